@@ -1,0 +1,53 @@
+# Atende: `make demo` runs the whole pipeline locally, `make test` runs every test.
+# Both install what they need into .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install demo up down test test-fast lint format bench lock bundles clean
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install            ## the whole local stack in the foreground; Ctrl-C stops it
+	$(PY) -m shared.localstack.stack run
+
+up: install              ## the same stack in the background, returns once healthy
+	$(PY) -m shared.localstack.stack up
+
+down:                    ## stop what `make up` started
+	$(PY) -m shared.localstack.stack down
+
+test: install            ## unit, integration and end-to-end tests (starts its own emulators)
+	$(PY) -m pytest
+
+test-fast: install       ## unit tests only
+	$(PY) -m pytest -m "not integration and not e2e"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: install           ## webhook latency under load against a bare-function floor
+	$(PY) bench/webhook_load.py
+
+bundles: install         ## one deployable directory per function under build/
+	$(PY) scripts/build_bundles.py
+
+lock:                    ## re-pin dependencies (needs network to the package index)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache

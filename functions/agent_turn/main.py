@@ -1,0 +1,31 @@
+"""Cloud Function `agent_turn` (Pub/Sub push, topic agent-turns): answer a conversation."""
+
+import functions_framework
+from cloudevents.http.event import CloudEvent
+from pydantic import ValidationError
+
+from shared.bootstrap import agent_turn_service, publisher
+from shared.domain.models import AgentTurnRequest
+from shared.handlers.delivery import deliver
+from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
+from shared.settings import get_settings
+
+
+def _handle(message: PubSubMessage) -> str:
+    try:
+        request = AgentTurnRequest.model_validate_json(message.data)
+    except ValidationError as error:
+        raise PoisonMessage(f"not an agent-turn request: {error.errors()[:3]}") from error
+    return agent_turn_service().handle(request)
+
+
+@functions_framework.cloud_event
+def agent_turn(cloud_event: CloudEvent) -> None:
+    """Take the lease, wait for quiet, answer everything pending, release."""
+    deliver(
+        cloud_event.data,
+        source="agent_turn",
+        handle=_handle,
+        publisher=publisher,
+        dead_letter_topic=get_settings().topic_dead_letter,
+    )

@@ -1,0 +1,1 @@
+"""Atende's domain, use cases, ports and adapters, shared by every Cloud Function."""

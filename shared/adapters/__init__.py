@@ -1,0 +1,1 @@
+"""One adapter module per backend; the bootstrap picks them from settings."""

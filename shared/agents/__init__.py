@@ -1,0 +1,1 @@
+"""The agents: LangGraph graphs that decide what to answer."""

@@ -1,0 +1,183 @@
+"""The knowledge-base assistant: a small LangGraph graph that answers from the KB or hands off.
+
+understand → (small talk | unreadable | retrieve) → retrieve → check → answer | handoff.
+The multi-agent router with specialists and Gemini grows from this shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from shared.agents.prompts import GREETING_REPLY, THANKS_REPLY, UNREADABLE_REPLY
+from shared.agents.small_talk import small_talk_kind
+from shared.domain.models import (
+    BrainReply,
+    BrainRequest,
+    KnowledgeHit,
+    TicketStatus,
+)
+from shared.ports import KnowledgeBase
+
+__all__ = ["AgentContext", "GraphBrain", "build_graph"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentContext:
+    """What the graph's nodes may use, fixed for one run."""
+
+    knowledge_base: KnowledgeBase
+    namespace: str
+    min_score: float
+    handoff_message: str
+
+
+class TurnState(TypedDict, total=False):
+    """What flows between the nodes of one turn."""
+
+    texts: list[str]
+    question: str
+    small_talk: Literal["greeting", "thanks"] | None
+    hits: list[KnowledgeHit]
+    replies: list[str]
+    route: str
+    status: TicketStatus
+    category: str
+    summary: str
+
+
+def understand(state: TurnState) -> TurnState:
+    """Fold the burst of pending messages into one question, setting small talk aside."""
+    texts = [t.strip() for t in state.get("texts", []) if t.strip()]
+    kinds = [small_talk_kind(t) for t in texts]
+    substantive = [t for t, k in zip(texts, kinds, strict=True) if k is None]
+    small_talk = next((k for k in kinds if k is not None), None)
+    return {"question": "\n".join(substantive), "small_talk": small_talk}
+
+
+def choose_path(state: TurnState) -> Literal["retrieve", "small_talk", "unreadable"]:
+    """Where the turn goes after understanding it."""
+    if state.get("question"):
+        return "retrieve"
+    return "small_talk" if state.get("small_talk") else "unreadable"
+
+
+def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
+    """Entries closest to the question, and to each line of it when the burst had several."""
+    ctx = runtime.context
+    question = state["question"]
+    queries = [question, *question.split("\n")] if "\n" in question else [question]
+    best: dict[str, KnowledgeHit] = {}
+    for query in queries:
+        for hit in ctx.knowledge_base.search(ctx.namespace, query, limit=3):
+            if hit.entry_id not in best or best[hit.entry_id].score < hit.score:
+                best[hit.entry_id] = hit
+    return {"hits": sorted(best.values(), key=lambda h: h.score, reverse=True)}
+
+
+def check(state: TurnState, runtime: Runtime[AgentContext]) -> Literal["answer", "handoff"]:
+    """Answer only when an entry is close enough; never guess."""
+    hits = state.get("hits", [])
+    return "answer" if hits and hits[0].score >= runtime.context.min_score else "handoff"
+
+
+def answer(state: TurnState) -> TurnState:
+    """Reply with the best entry's answer."""
+    best = state["hits"][0]
+    reply = best.answer
+    if state.get("small_talk") == "greeting":
+        reply = f"Olá! {reply}"
+    return {
+        "replies": [reply],
+        "route": "knowledge_base",
+        "status": TicketStatus.AI_REPLIED,
+        "summary": f"Respondido pela entrada {best.entry_id} (similaridade {best.score:.2f}).",
+    }
+
+
+def handoff(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
+    """Tell the customer a human will answer, and leave the analyst a card."""
+    hits = state.get("hits", [])
+    closest = (
+        f" Entrada mais próxima: {hits[0].entry_id} (similaridade {hits[0].score:.2f},"
+        f" abaixo de {runtime.context.min_score:.2f})."
+        if hits
+        else " Nenhuma entrada próxima na base."
+    )
+    return {
+        "replies": [runtime.context.handoff_message],
+        "route": "handoff",
+        "status": TicketStatus.TRANSFERRED_TO_ANALYST,
+        "category": runtime.context.namespace,
+        "summary": f"O cliente perguntou: {state['question']}.{closest}",
+    }
+
+
+def small_talk(state: TurnState) -> TurnState:
+    """Greet back or acknowledge thanks."""
+    reply = THANKS_REPLY if state.get("small_talk") == "thanks" else GREETING_REPLY
+    return {"replies": [reply], "route": "small_talk", "status": TicketStatus.AI_REPLIED}
+
+
+def unreadable(state: TurnState) -> TurnState:
+    """Ask for text when the message carried nothing we can read."""
+    return {"replies": [UNREADABLE_REPLY], "route": "unreadable", "status": TicketStatus.AI_REPLIED}
+
+
+def build_graph():  # type: ignore[no-untyped-def]
+    """The compiled graph; run it with `invoke(state, context=AgentContext(...))`."""
+    builder = StateGraph(TurnState, context_schema=AgentContext)
+    builder.add_node("understand", understand)
+    builder.add_node("retrieve", retrieve)
+    builder.add_node("answer", answer)
+    builder.add_node("handoff", handoff)
+    builder.add_node("small_talk", small_talk)
+    builder.add_node("unreadable", unreadable)
+    builder.add_edge(START, "understand")
+    builder.add_conditional_edges("understand", choose_path)
+    builder.add_conditional_edges("retrieve", check)
+    for final in ("answer", "handoff", "small_talk", "unreadable"):
+        builder.add_edge(final, END)
+    return builder.compile(name="kb_assistant")
+
+
+class GraphBrain:
+    """AgentBrain backed by the knowledge-base assistant graph."""
+
+    def __init__(
+        self,
+        knowledge_base: KnowledgeBase,
+        *,
+        min_score: float,
+        handoff_message: str,
+        model_id: str,
+    ) -> None:
+        self._graph = build_graph()
+        self._kb = knowledge_base
+        self._min_score = min_score
+        self._handoff_message = handoff_message
+        self._model_id = model_id
+
+    def answer(self, request: BrainRequest) -> BrainReply:
+        """Run the graph once over the pending messages."""
+        context = AgentContext(
+            knowledge_base=self._kb,
+            namespace=request.conversation.assistant,
+            min_score=self._min_score,
+            handoff_message=self._handoff_message,
+        )
+        state = self._graph.invoke(
+            {"texts": [m.text for m in request.pending]}, context=context
+        )
+        return BrainReply(
+            texts=state["replies"],
+            route=state["route"],
+            ticket_status=state["status"],
+            handoff_category=state.get("category"),
+            question=state.get("question", ""),
+            summary=state.get("summary", ""),
+            model=self._model_id,
+        )

@@ -1,0 +1,162 @@
+"""The composition root: builds each function's adapters from settings, once per instance.
+
+Imports are local to each builder so that a function loads only what it uses (the webhook
+must stay light).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from shared.observability import configure_logging, set_pseudonym_key
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.handlers.agent_turn import AgentTurnService
+    from shared.handlers.dead_letter import DeadLetterService
+    from shared.handlers.intake import IntakeService
+    from shared.handlers.outbound import OutboundService
+    from shared.handlers.webhook import WebhookConfig
+    from shared.ports import Publisher, SecretSource
+
+__all__ = [
+    "agent_turn_service",
+    "dead_letter_service",
+    "intake_service",
+    "outbound_service",
+    "publisher",
+    "webhook_runtime",
+]
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def secrets() -> SecretSource:
+    """Secret Manager in the cloud, environment variables locally."""
+    settings = get_settings()
+    configure_logging()
+    source: SecretSource
+    if settings.secrets_backend == "secretmanager":
+        from shared.adapters.secrets import SecretManagerSecrets
+
+        source = SecretManagerSecrets(settings.google_cloud_project)
+    else:
+        from shared.adapters.secrets import EnvSecrets
+
+        source = EnvSecrets()
+    set_pseudonym_key(source.get("log-pseudonym-key"))
+    return source
+
+
+@lru_cache(maxsize=1)
+def publisher() -> Publisher:
+    """The instance's Pub/Sub publisher."""
+    from shared.adapters.pubsub import PubSubPublisher
+
+    return PubSubPublisher(get_settings().google_cloud_project)
+
+
+@lru_cache(maxsize=1)
+def _firestore() -> Any:
+    from google.cloud import firestore
+
+    settings = get_settings()
+    return firestore.Client(
+        project=settings.google_cloud_project, database=settings.firestore_database
+    )
+
+
+def store() -> Any:
+    """The Firestore-backed conversation store."""
+    from shared.adapters.firestore_store import FirestoreStore
+
+    return FirestoreStore(_firestore())
+
+
+@lru_cache(maxsize=1)
+def knowledge_base() -> Any:
+    """The knowledge base on Firestore vector search with the offline embedder."""
+    from shared.adapters.firestore_kb import FirestoreKnowledgeBase
+    from shared.adapters.local_embeddings import LocalEmbedder
+
+    return FirestoreKnowledgeBase(_firestore(), LocalEmbedder())
+
+
+def webhook_runtime() -> tuple[WebhookConfig, Publisher]:
+    """The webhook's configuration and publisher."""
+    return _webhook_config(), publisher()
+
+
+@lru_cache(maxsize=1)
+def _webhook_config() -> WebhookConfig:
+    from shared.handlers.webhook import WebhookConfig
+
+    settings = get_settings()
+    source = secrets()
+    return WebhookConfig(
+        app_secret=source.get("whatsapp-app-secret"),
+        verify_token=source.get("whatsapp-verify-token"),
+        inbound_topic=settings.topic_inbound,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+
+
+@lru_cache(maxsize=1)
+def intake_service() -> IntakeService:
+    """Intake wired to Firestore and Pub/Sub."""
+    from shared.handlers.intake import IntakeService
+
+    secrets()
+    return IntakeService(store=store(), publisher=publisher(), settings=get_settings())
+
+
+@lru_cache(maxsize=1)
+def agent_turn_service() -> AgentTurnService:
+    """The agent turn wired to Firestore, Pub/Sub and the knowledge-base graph."""
+    from shared.agents.kb_assistant import GraphBrain
+    from shared.clock import SystemClock
+    from shared.handlers.agent_turn import AgentTurnService
+
+    secrets()
+    settings: Settings = get_settings()
+    kb = knowledge_base()
+    brain = GraphBrain(
+        kb,
+        min_score=settings.kb_min_score,
+        handoff_message=settings.handoff_message,
+        model_id="kb-assistant/usem3",
+    )
+    return AgentTurnService(
+        store=store(), publisher=publisher(), brain=brain, clock=SystemClock(), settings=settings
+    )
+
+
+@lru_cache(maxsize=1)
+def outbound_service() -> OutboundService:
+    """Outbound wired to Firestore and the Graph API."""
+    from shared.adapters.graph_api import GraphApiSender
+    from shared.clock import SystemClock
+    from shared.handlers.outbound import OutboundService
+
+    settings = get_settings()
+    sender = GraphApiSender(
+        base_url=settings.whatsapp_api_base_url,
+        version=settings.whatsapp_api_version,
+        access_token=secrets().get("whatsapp-access-token"),
+        timeout_seconds=settings.whatsapp_timeout_seconds,
+    )
+    return OutboundService(
+        store=store(), sender=sender, clock=SystemClock(), settings=settings
+    )
+
+
+@lru_cache(maxsize=1)
+def dead_letter_service() -> DeadLetterService:
+    """The dead-letter recorder."""
+    from shared.handlers.dead_letter import DeadLetterService
+
+    secrets()
+    return DeadLetterService(store=store())

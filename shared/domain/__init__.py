@@ -1,0 +1,1 @@
+"""The domain: WhatsApp updates, conversations, tickets and their states."""

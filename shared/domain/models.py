@@ -1,0 +1,214 @@
+"""Domain records passed between the use cases, the ports and the topics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AgentTurnRequest",
+    "BrainReply",
+    "BrainRequest",
+    "Conversation",
+    "HandoffCard",
+    "Holder",
+    "InboundMessage",
+    "KnowledgeHit",
+    "OutboundMessage",
+    "Recorded",
+    "SendClaim",
+    "SendOutcome",
+    "SendResult",
+    "StatusReceipt",
+    "TicketStatus",
+    "Turn",
+    "conversation_id_for",
+]
+
+
+class TicketStatus(StrEnum):
+    """The seed's ticket status codes."""
+
+    FINISHED = "F"
+    TRANSFERRED_TO_ANALYST = "TA"
+    TRANSFERRED_BY_ANALYST = "TAF"
+    AI_REPLIED = "IAR"
+    AWAITING_AI = "IAN"
+
+
+class Holder(StrEnum):
+    """Who answers a conversation right now."""
+
+    AI = "ai"
+    HUMAN = "human"
+
+
+def conversation_id_for(phone_number_id: str, wa_id: str) -> str:
+    """One conversation per business number and customer."""
+    return f"{phone_number_id}:{wa_id}"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class InboundMessage(_Record):
+    """A customer message (or a business echo) as the pipeline understands it."""
+
+    message_id: str
+    wa_id: str
+    phone_number_id: str
+    type: str
+    timestamp: datetime
+    text: str = ""
+    contact_name: str | None = None
+    media_id: str | None = None
+    wakes_agent: bool = False
+    is_echo: bool = False
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation this message belongs to."""
+        return conversation_id_for(self.phone_number_id, self.wa_id)
+
+
+class StatusReceipt(_Record):
+    """A delivery status of a message the business sent."""
+
+    message_id: str
+    status: str
+    timestamp: datetime
+    recipient_id: str
+    phone_number_id: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Conversation(_Record):
+    """A customer's thread with one business number."""
+
+    conversation_id: str
+    wa_id: str
+    phone_number_id: str
+    assistant: str
+    holder: Holder = Holder.AI
+    open_ticket_id: str | None = None
+    contact_name: str | None = None
+    last_customer_message_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+
+
+class KnowledgeHit(_Record):
+    """A knowledge-base entry retrieved for a question, with its similarity."""
+
+    entry_id: str
+    question: str
+    answer: str
+    score: float
+
+
+class OutboundMessage(_Record):
+    """A message to send, keyed so that it is never sent twice."""
+
+    idempotency_key: str
+    conversation_id: str
+    phone_number_id: str
+    to: str
+    kind: Literal["text", "template"] = "text"
+    text: str = ""
+    template_name: str | None = None
+    template_language: str = "pt_BR"
+    template_parameters: list[str] = Field(default_factory=list)
+    ticket_id: str | None = None
+    turn_id: str | None = None
+    last_customer_message_at: datetime | None = None
+
+
+class Recorded(_Record):
+    """What intake's write did: was the message new, and does it wait for the AI."""
+
+    new: bool
+    pending: bool
+
+
+class SendClaim(StrEnum):
+    """Whether this delivery of an outbound message may call the API."""
+
+    SEND = "send"
+    DONE = "done"
+    BUSY = "busy"
+
+
+class SendOutcome(StrEnum):
+    """How a send attempt ended."""
+
+    SENT = "sent"
+    PERMANENT_FAILURE = "failed"
+    TRANSIENT_FAILURE = "retry"
+
+
+class SendResult(_Record):
+    """What the WhatsApp Cloud API answered to a send."""
+
+    outcome: SendOutcome
+    wamid: str | None = None
+    http_status: int | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+class HandoffCard(_Record):
+    """What an analyst sees when the AI hands a conversation over."""
+
+    ticket_id: str
+    conversation_id: str
+    assistant: str
+    category: str
+    customer_wa_id: str
+    customer_name: str | None
+    question: str
+    summary: str
+
+
+class BrainRequest(_Record):
+    """What the agent graph gets for one turn."""
+
+    conversation: Conversation
+    pending: list[InboundMessage]
+    history: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class BrainReply(_Record):
+    """What the agent graph decided: the replies, the route, and a handoff if any."""
+
+    texts: list[str]
+    route: str
+    ticket_status: TicketStatus
+    handoff_category: str | None = None
+    question: str = ""
+    summary: str = ""
+    model: str = ""
+
+
+class Turn(_Record):
+    """One answer of the agent to the messages pending in a conversation."""
+
+    turn_id: str
+    conversation_id: str
+    message_ids: list[str]
+    replies: list[OutboundMessage]
+    route: str
+    ticket_status: TicketStatus
+    handoff: HandoffCard | None = None
+    model: str = ""
+    latency_ms: float = 0.0
+
+
+class AgentTurnRequest(_Record):
+    """The event on topic agent-turns: wake the agent for a conversation."""
+
+    conversation_id: str
+    message_id: str

@@ -1,0 +1,1 @@
+"""Use cases: one handler per function, taking its ports as parameters."""

@@ -1,0 +1,79 @@
+"""Outbound: send each reply through the WhatsApp Cloud API exactly once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from shared.domain.models import OutboundMessage, SendClaim, SendOutcome, SendResult
+from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
+from shared.observability import pseudonym
+
+if TYPE_CHECKING:
+    from shared.ports import Clock, ConversationStore, WhatsAppSender
+    from shared.settings import Settings
+
+__all__ = ["CUSTOMER_SERVICE_WINDOW", "OutboundService", "TransientSendError"]
+
+logger = logging.getLogger(__name__)
+
+# WhatsApp lets a business send free-form messages only this long after the customer's
+# last message; after it, only approved templates.
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+
+
+class TransientSendError(RuntimeError):
+    """The API may accept the message later: let Pub/Sub redeliver with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundService:
+    """Handles one delivery from topic `outbound`."""
+
+    store: ConversationStore
+    sender: WhatsAppSender
+    clock: Clock
+    settings: Settings
+
+    def handle(self, message: PubSubMessage) -> str:
+        """Send unless already sent; raise TransientSendError to be retried."""
+        try:
+            outbound = OutboundMessage.model_validate_json(message.data)
+        except ValidationError as error:
+            raise PoisonMessage(f"not an outbound message: {error.errors()[:3]}") from error
+        now = self.clock.now()
+        claim = self.store.claim_send(
+            outbound, now=now, claim_seconds=self.settings.send_claim_seconds
+        )
+        if claim is not SendClaim.SEND:
+            logger.info("send %s skipped: %s", outbound.idempotency_key, claim.value)
+            return claim.value
+        last = outbound.last_customer_message_at
+        if outbound.kind == "text" and last is not None and now - last > CUSTOMER_SERVICE_WINDOW:
+            result = SendResult(
+                outcome=SendOutcome.PERMANENT_FAILURE,
+                error_message="outside the 24-hour customer-service window: send a template",
+            )
+        else:
+            result = self.sender.send(outbound)
+        if result.outcome is SendOutcome.TRANSIENT_FAILURE:
+            self.store.release_send_claim(outbound.idempotency_key, result.error_message or "")
+            raise TransientSendError(
+                f"send {outbound.idempotency_key} failed transiently: "
+                f"HTTP {result.http_status} code {result.error_code}: {result.error_message}"
+            )
+        self.store.record_send_result(outbound, result)
+        if result.outcome is SendOutcome.PERMANENT_FAILURE:
+            logger.error(
+                "send %s to %s failed permanently: HTTP %s code %s: %s",
+                outbound.idempotency_key, pseudonym(outbound.to),
+                result.http_status, result.error_code, result.error_message,
+            )
+        else:
+            logger.info("sent %s to %s as %s", outbound.idempotency_key,
+                        pseudonym(outbound.to), result.wamid)
+        return result.outcome.value

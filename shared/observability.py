@@ -1,0 +1,59 @@
+"""Logging set-up and pseudonyms, so that no phone number or name reaches a log in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import sys
+
+__all__ = ["configure_logging", "pseudonym", "set_pseudonym_key"]
+
+_key = b"unset"
+
+
+def set_pseudonym_key(key: str) -> None:
+    """Key the pseudonyms (a secret, so that a log reader cannot hash phone numbers back)."""
+    global _key
+    _key = key.encode()
+
+
+def pseudonym(value: str | None) -> str:
+    """A stable, non-reversible tag for a phone number or name: `c-1a2b3c4d5e`."""
+    if not value:
+        return "c-none"
+    return "c-" + hmac.new(_key, value.encode(), hashlib.sha256).hexdigest()[:10]
+
+
+class _CloudJsonFormatter(logging.Formatter):
+    """One JSON object a line, with the `severity` Cloud Logging reads."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """JSON lines on Cloud Run/Functions, plain lines locally; idempotent."""
+    root = logging.getLogger()
+    if getattr(root, "_atende_configured", False):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("K_SERVICE"):
+        handler.setFormatter(_CloudJsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO"))
+    # Chatty client libraries would drown the pipeline's own lines.
+    for noisy in ("urllib3", "httpx", "httpcore", "google.auth", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root._atende_configured = True  # type: ignore[attr-defined]

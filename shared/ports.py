@@ -1,0 +1,138 @@
+"""The ports the use cases talk to; one adapter per backend lives in shared.adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from shared.domain.models import (
+    BrainReply,
+    BrainRequest,
+    Conversation,
+    InboundMessage,
+    KnowledgeHit,
+    OutboundMessage,
+    Recorded,
+    SendClaim,
+    SendResult,
+    StatusReceipt,
+    Turn,
+)
+
+__all__ = [
+    "AgentBrain",
+    "Clock",
+    "Embedder",
+    "ConversationStore",
+    "KnowledgeBase",
+    "Publisher",
+    "SecretSource",
+    "WhatsAppSender",
+]
+
+
+class Clock(Protocol):
+    """Time source, swappable in tests."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SecretSource(Protocol):
+    """Reads a secret by its Secret Manager id (for example `whatsapp-app-secret`)."""
+
+    def get(self, secret_id: str) -> str: ...
+
+
+class Publisher(Protocol):
+    """Publishes to a Pub/Sub topic and returns only once the publish is confirmed."""
+
+    def publish(
+        self,
+        topic: str,
+        data: bytes,
+        *,
+        ordering_key: str = "",
+        attributes: Mapping[str, str] | None = None,
+    ) -> str: ...
+
+    def publish_many(
+        self, topic: str, items: Sequence[tuple[bytes, str, Mapping[str, str]]]
+    ) -> list[str]: ...
+
+
+class AgentBrain(Protocol):
+    """Decides the answer to a conversation's pending messages."""
+
+    def answer(self, request: BrainRequest) -> BrainReply: ...
+
+
+class WhatsAppSender(Protocol):
+    """Sends one message through the WhatsApp Cloud API."""
+
+    def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors; `model_id` is stored beside every vector it makes."""
+
+    model_id: str
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class KnowledgeBase(Protocol):
+    """Finds the entries closest to a question within an assistant's namespace."""
+
+    def search(self, namespace: str, question: str, *, limit: int = 3) -> list[KnowledgeHit]: ...
+
+
+class ConversationStore(Protocol):
+    """Persistent state of conversations, messages, tickets, leases, turns and sends."""
+
+    # intake
+    def record_inbound(self, message: InboundMessage, *, assistant: str) -> Recorded: ...
+
+    def is_pending(self, message_id: str) -> bool: ...
+
+    def record_status(self, receipt: StatusReceipt) -> None: ...
+
+    def record_echo(self, message: InboundMessage) -> bool: ...
+
+    # agent turn
+    def acquire_lease(
+        self, conversation_id: str, owner: str, *, now: datetime, seconds: float
+    ) -> bool: ...
+
+    def release_lease(self, conversation_id: str, owner: str) -> None: ...
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    def pending_messages(self, conversation_id: str) -> list[InboundMessage]: ...
+
+    def history(self, conversation_id: str, *, limit: int = 20) -> list[tuple[str, str]]: ...
+
+    def unpublished_turns(self, conversation_id: str) -> list[Turn]: ...
+
+    def claim_turn(self, turn: Turn, *, now: datetime) -> bool: ...
+
+    def release_to_human(self, conversation_id: str, message_ids: Sequence[str]) -> None: ...
+
+    def mark_turn_published(self, turn: Turn) -> None: ...
+
+    # outbound
+    def claim_send(
+        self, message: OutboundMessage, *, now: datetime, claim_seconds: float
+    ) -> SendClaim: ...
+
+    def record_send_result(self, message: OutboundMessage, result: SendResult) -> None: ...
+
+    def release_send_claim(self, key: str, error: str) -> None: ...
+
+    # dead letters
+    def record_dead_letter(
+        self, message_id: str, payload: Mapping[str, object], reason: str, source: str
+    ) -> None: ...

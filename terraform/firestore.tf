@@ -1,0 +1,125 @@
+# The (default) database in Native mode. If the project already has one, import it instead
+# of creating it (README.md, "Bootstrap"). Terraform never deletes it: the provider abandons
+# the database on destroy, and delete protection refuses deletion anywhere else.
+resource "google_firestore_database" "default" {
+  project     = var.project_id
+  name        = "(default)"
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  concurrency_mode                  = "OPTIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = var.firestore_point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  delete_protection_state           = var.firestore_delete_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# TTL policies: Firestore deletes a document some time after its expire_at has passed.
+# The timestamp fields are exempt from single-field indexing, as Google advises for TTL
+# fields, since nothing queries them and monotonically increasing values hotspot indexes.
+locals {
+  ttl_fields = {
+    inbound_events = "expire_at" # webhook deduplication records
+    leases         = "expire_at" # agent_turn conversation leases
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = each.key
+  field      = each.value
+
+  ttl_config {}
+  index_config {}
+}
+
+# Knowledge-base vector search: nearest neighbours on a 512-dimension embedding, filtered
+# first by namespace (one knowledge base per assistant or line of business).
+resource "google_firestore_index" "kb_entries_embedding" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "kb_entries"
+
+  fields {
+    field_path = "namespace"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "__name__"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "embedding"
+    vector_config {
+      dimension = 512
+      flat {}
+    }
+  }
+}
+
+# Pending messages of a conversation, oldest first (agent_turn coalescing a burst).
+resource "google_firestore_index" "messages_pending" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "messages"
+
+  fields {
+    field_path = "conversation_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "pending"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "timestamp"
+    order      = "ASCENDING"
+  }
+}
+
+# A conversation's answered messages, newest first (agent_turn reading history).
+resource "google_firestore_index" "messages_history" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "messages"
+
+  fields {
+    field_path = "conversation_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "pending"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "timestamp"
+    order      = "DESCENDING"
+  }
+}
+
+# A conversation's assistant turns, newest first (agent_turn reading history).
+resource "google_firestore_index" "turns_recent" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "turns"
+
+  fields {
+    field_path = "conversation_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -1,0 +1,203 @@
+locals {
+  labels = {
+    app         = "atende"
+    environment = var.environment
+    managed-by  = "terraform"
+  }
+
+  # GitHub side of Workload Identity Federation (wif.tf).
+  github_owner       = split("/", var.github_repository)[0]
+  github_repo_name   = split("/", var.github_repository)[1]
+  github_environment = coalesce(var.github_environment, var.environment)
+
+  # Names the Python code uses verbatim (shared/settings.py defaults and secret ids).
+  topics = toset(["inbound", "agent-turns", "outbound", "handoffs", "dead-letter"])
+  secret_ids = toset([
+    "whatsapp-app-secret",
+    "whatsapp-verify-token",
+    "whatsapp-access-token",
+    "log-pseudonym-key",
+  ])
+
+  # Every function reads these.
+  common_env = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    ATENDE_ENV           = var.environment
+    SECRETS_BACKEND      = "secretmanager" #checkov:skip=CKV_SECRET_6:Names the secrets backend; not a secret value.
+    FIRESTORE_DATABASE   = google_firestore_database.default.name
+  }
+
+  # One entry per directory under functions/. The source is build/<name>, made by
+  # scripts/build_bundles.py. "publishes_to" drives topic-level roles/pubsub.publisher,
+  # "secrets" drives secret-level roles/secretmanager.secretAccessor, "project_roles" adds to
+  # the project roles every function gets (local.runtime_project_roles).
+  functions = {
+    webhook = {
+      entry_point = "webhook"
+      description = "WhatsApp Cloud API webhook: verifies the signature and publishes updates to inbound."
+      public      = true
+      env = {
+        TOPIC_INBOUND          = "inbound"
+        WEBHOOK_MAX_BODY_BYTES = tostring(var.webhook_max_body_bytes)
+      }
+      secrets       = ["whatsapp-app-secret", "whatsapp-verify-token", "log-pseudonym-key"]
+      publishes_to  = ["inbound"]
+      project_roles = []
+    }
+    intake = {
+      entry_point = "intake"
+      description = "Deduplicates and persists inbound updates, then schedules an agent turn."
+      public      = false
+      env = {
+        TOPIC_AGENT_TURNS             = "agent-turns"
+        TOPIC_DEAD_LETTER             = "dead-letter"
+        DEFAULT_ASSISTANT             = var.default_assistant
+        ASSISTANTS_BY_PHONE_NUMBER_ID = jsonencode(var.assistants_by_phone_number_id)
+      }
+      secrets       = ["log-pseudonym-key"]
+      publishes_to  = ["agent-turns", "dead-letter"]
+      project_roles = []
+    }
+    agent_turn = {
+      entry_point = "agent_turn"
+      description = "Coalesces pending messages under a conversation lease and runs the agent graph."
+      public      = false
+      env = {
+        TOPIC_AGENT_TURNS    = "agent-turns"
+        TOPIC_OUTBOUND       = "outbound"
+        TOPIC_HANDOFFS       = "handoffs"
+        TOPIC_DEAD_LETTER    = "dead-letter"
+        QUIET_PERIOD_SECONDS = tostring(var.quiet_period_seconds)
+        MAX_WAIT_SECONDS     = tostring(var.max_wait_seconds)
+        LEASE_SECONDS        = tostring(var.lease_seconds)
+        KB_MIN_SCORE         = tostring(var.kb_min_score)
+      }
+      secrets      = ["log-pseudonym-key"]
+      publishes_to = ["outbound", "handoffs", "agent-turns", "dead-letter"]
+      # The agent graph calls Gemini through Vertex AI (langchain-google-vertexai).
+      project_roles = ["roles/aiplatform.user"]
+    }
+    outbound = {
+      entry_point = "outbound"
+      description = "Sends answers through the WhatsApp Cloud API, idempotently."
+      public      = false
+      env = {
+        TOPIC_DEAD_LETTER     = "dead-letter"
+        WHATSAPP_API_BASE_URL = var.whatsapp_api_base_url
+        WHATSAPP_API_VERSION  = var.whatsapp_api_version
+      }
+      secrets       = ["whatsapp-access-token", "log-pseudonym-key"]
+      publishes_to  = ["dead-letter"]
+      project_roles = []
+    }
+    dead_letter = {
+      entry_point   = "dead_letter"
+      description   = "Records every dead-lettered message so nothing a customer sent is lost."
+      public        = false
+      env           = {}
+      secrets       = ["log-pseudonym-key"]
+      publishes_to  = []
+      project_roles = []
+    }
+  }
+
+  # Sizing: the caller's value when given, the type's defaults otherwise.
+  default_function_settings = {
+    memory          = "512Mi"
+    cpu             = "1"
+    timeout_seconds = 55
+    min_instances   = 0
+    max_instances   = 10
+    concurrency     = 1
+  }
+  function_settings = {
+    for name in keys(local.functions) : name => lookup(var.function_settings, name, local.default_function_settings)
+  }
+
+  # Project-level roles of every function's service account. Firestore has no finer IAM
+  # than the project.
+  runtime_project_roles = ["roles/datastore.user", "roles/logging.logWriter", "roles/monitoring.metricWriter"]
+
+  # Push subscriptions, each delivering one topic to one function URL with its own invoker
+  # service account. The ack deadline is also the push request timeout, so each function's
+  # timeout_seconds must stay within it (checked by a precondition in pubsub.tf).
+  push_subscriptions = {
+    "inbound-intake" = {
+      topic                = "inbound"
+      function             = "intake"
+      ack_deadline_seconds = 60
+      message_ordering     = true
+      dead_letter          = true
+    }
+    "agent-turns-agent-turn" = {
+      topic                = "agent-turns"
+      function             = "agent_turn"
+      ack_deadline_seconds = 600
+      message_ordering     = true
+      dead_letter          = true
+    }
+    "outbound-outbound" = {
+      topic                = "outbound"
+      function             = "outbound"
+      ack_deadline_seconds = 60
+      message_ordering     = true
+      dead_letter          = true
+    }
+    # The recorder of dead letters has no dead letter of its own: it retries until the
+    # message retention runs out, and dead-letter-inspect keeps a copy for operators.
+    "dead-letter-recorder" = {
+      topic                = "dead-letter"
+      function             = "dead_letter"
+      ack_deadline_seconds = 60
+      message_ordering     = false
+      dead_letter          = false
+    }
+  }
+
+  # Pull subscriptions read by people or by later components.
+  pull_subscriptions = {
+    "handoffs-console"    = { topic = "handoffs" }
+    "dead-letter-inspect" = { topic = "dead-letter" }
+  }
+
+  # Flattened (function, thing) pairs for for_each.
+  function_topic_publishers = merge([
+    for fn, spec in local.functions : {
+      for topic in spec.publishes_to : "${fn}/${topic}" => { function = fn, topic = topic }
+    }
+  ]...)
+  function_secret_accessors = merge([
+    for fn, spec in local.functions : {
+      for secret in spec.secrets : "${fn}/${secret}" => { function = fn, secret = secret }
+    }
+  ]...)
+  function_project_roles = merge([
+    for fn, spec in local.functions : {
+      for role in concat(local.runtime_project_roles, spec.project_roles) : "${fn}/${role}" => { function = fn, role = role }
+    }
+  ]...)
+
+  # What the Cloud Build service account of the functions needs (Cloud Functions docs,
+  # "custom build service account").
+  build_project_roles = toset(["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"])
+
+  # What the GitHub deploy service account needs to apply this configuration (wif.tf). No
+  # primitive roles. Three more grants sit next to these in wif.tf: serviceAccountAdmin,
+  # serviceAccountUser on just the accounts it attaches, and projectIamAdmin under a condition
+  # that lets it add or remove only the project-level roles this configuration hands out.
+  deploy_project_roles = toset([
+    "roles/cloudfunctions.admin",
+    "roles/datastore.owner",
+    "roles/iam.workloadIdentityPoolAdmin",
+    "roles/pubsub.admin",
+    "roles/run.admin",
+    "roles/secretmanager.admin",
+    "roles/serviceusage.serviceUsageAdmin",
+    "roles/storage.admin",
+  ])
+  delegated_project_roles = sort(distinct(concat(
+    local.runtime_project_roles,
+    flatten([for spec in local.functions : spec.project_roles]),
+    tolist(local.build_project_roles),
+  )))
+}

@@ -1,0 +1,42 @@
+output "webhook_url" {
+  description = "Callback URL to register in the Meta app (WhatsApp > Configuration > Webhook)."
+  value       = google_cloudfunctions2_function.function["webhook"].url
+}
+
+output "function_urls" {
+  description = "Cloud Run (run.app) URL of each function, keyed by function directory name; the push subscriptions deliver to these."
+  value       = { for name, fn in google_cloudfunctions2_function.function : name => fn.service_config[0].uri }
+}
+
+output "topics" {
+  description = "Pub/Sub topic resource ids, keyed by topic name."
+  value       = { for name, topic in google_pubsub_topic.topic : name => topic.id }
+}
+
+output "subscriptions" {
+  description = "Pub/Sub subscription resource ids, keyed by subscription name (push and pull)."
+  value = merge(
+    { for name, sub in google_pubsub_subscription.push : name => sub.id },
+    { for name, sub in google_pubsub_subscription.pull : name => sub.id },
+  )
+}
+
+output "function_service_accounts" {
+  description = "Runtime service account email of each function, keyed by function directory name."
+  value       = { for name, sa in google_service_account.function : name => sa.email }
+}
+
+output "deploy_service_account_email" {
+  description = "Service account GitHub Actions impersonates; set it as the DEPLOY_SERVICE_ACCOUNT variable of the GitHub environment."
+  value       = google_service_account.deploy.email
+}
+
+output "workload_identity_provider" {
+  description = "Full resource name of the GitHub OIDC provider; set it as the WIF_PROVIDER variable of the GitHub environment."
+  value       = google_iam_workload_identity_pool_provider.github.name
+}
+
+output "function_source_bucket" {
+  description = "Bucket holding the zipped function sources."
+  value       = google_storage_bucket.function_sources.name
+}

@@ -1,0 +1,261 @@
+# ---------------------------------------------------------------------------------------------
+# Where and what
+# ---------------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "Google Cloud project that hosts one environment of Atende."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid Google Cloud project id (6-30 lowercase letters, digits, hyphens)."
+  }
+}
+
+variable "region" {
+  description = "Region of the Cloud Functions and of the function source bucket (Pub/Sub, IAM and Secret Manager are global)."
+  type        = string
+  default     = "southamerica-east1"
+}
+
+variable "environment" {
+  description = "Environment name; becomes ATENDE_ENV in every function and a label on every resource."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod", "production"], var.environment)
+    error_message = "environment must be one of dev, staging, prod, production (the values shared.settings accepts)."
+  }
+}
+
+variable "github_repository" {
+  description = "GitHub repository, as \"owner/name\", whose workflows may deploy through Workload Identity Federation."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", var.github_repository))
+    error_message = "github_repository must look like \"owner/name\"."
+  }
+}
+
+variable "github_environment" {
+  description = "GitHub environment whose jobs may deploy here (the deploy job's `environment:`); null means the same name as var.environment."
+  type        = string
+  default     = null
+}
+
+variable "wif_pool_id" {
+  description = "Id of the workload identity pool created for GitHub Actions."
+  type        = string
+  default     = "atende-github"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Firestore
+# ---------------------------------------------------------------------------------------------
+
+variable "firestore_location" {
+  description = "Location of the (default) Firestore database (a region such as southamerica-east1 or a multi-region such as nam5). It cannot change after creation."
+  type        = string
+  default     = "southamerica-east1"
+}
+
+variable "firestore_point_in_time_recovery" {
+  description = "Keep 7 days of point-in-time recovery for the Firestore database."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_delete_protection" {
+  description = "Refuse deletion of the Firestore database while true."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+
+variable "function_settings" {
+  description = <<-EOT
+    Sizing per function, keyed by function directory name (webhook, intake, agent_turn, outbound,
+    dead_letter). Omitted attributes take the defaults shown in the type; an omitted function
+    takes them all. cpu is applied only when concurrency > 1 (Cloud Functions requires at least
+    1 vCPU to serve concurrent requests); otherwise it is derived from memory.
+  EOT
+  type = map(object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 55)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 10)
+    concurrency     = optional(number, 1)
+  }))
+  default = {
+    webhook = {
+      timeout_seconds = 30
+      max_instances   = 20
+      concurrency     = 20
+    }
+    intake = {
+      max_instances = 20
+      concurrency   = 10
+    }
+    agent_turn = {
+      memory          = "2Gi"
+      timeout_seconds = 540
+      max_instances   = 20
+      concurrency     = 8
+    }
+    outbound = {
+      max_instances = 20
+      concurrency   = 10
+    }
+    dead_letter = {
+      memory        = "256Mi"
+      max_instances = 3
+    }
+  }
+
+  validation {
+    condition = alltrue([
+      for name in keys(var.function_settings) :
+      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter"], name)
+    ])
+    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter."
+  }
+
+  validation {
+    condition = alltrue([
+      for s in values(var.function_settings) :
+      s.min_instances >= 0 && s.max_instances >= 1 && s.min_instances <= s.max_instances
+    ])
+    error_message = "Each function needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+
+  validation {
+    condition = alltrue([
+      for s in values(var.function_settings) :
+      s.concurrency >= 1 && s.concurrency <= 1000 && (s.concurrency == 1 || tonumber(s.cpu) >= 1)
+    ])
+    error_message = "concurrency must be 1-1000, and a function with concurrency > 1 needs cpu >= 1."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.function_settings) : s.timeout_seconds >= 1 && s.timeout_seconds <= 3600])
+    error_message = "timeout_seconds must be between 1 and 3600."
+  }
+}
+
+variable "worker_ingress_settings" {
+  description = "Ingress of the Pub/Sub-driven functions. ALLOW_INTERNAL_ONLY admits Pub/Sub push from this project and VPC traffic only; ALLOW_ALL is a fallback (IAM still requires the invoker role)."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.worker_ingress_settings)
+    error_message = "worker_ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
+  }
+}
+
+variable "webhook_max_body_bytes" {
+  description = "WEBHOOK_MAX_BODY_BYTES: largest POST body the webhook accepts before answering 413."
+  type        = number
+  default     = 5242880
+}
+
+variable "default_assistant" {
+  description = "DEFAULT_ASSISTANT: assistant that answers a WhatsApp phone number id missing from assistants_by_phone_number_id."
+  type        = string
+  default     = "sac"
+}
+
+variable "assistants_by_phone_number_id" {
+  description = "ASSISTANTS_BY_PHONE_NUMBER_ID: WhatsApp phone number id => assistant name (sent to the function as JSON)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "quiet_period_seconds" {
+  description = "QUIET_PERIOD_SECONDS: how long agent_turn waits for a customer to stop typing before answering a burst."
+  type        = number
+  default     = 2
+}
+
+variable "max_wait_seconds" {
+  description = "MAX_WAIT_SECONDS: longest agent_turn waits for a burst to end before answering anyway."
+  type        = number
+  default     = 8
+}
+
+variable "lease_seconds" {
+  description = "LEASE_SECONDS: lifetime of the per-conversation lease held by agent_turn."
+  type        = number
+  default     = 120
+}
+
+variable "kb_min_score" {
+  description = "KB_MIN_SCORE: lowest knowledge-base similarity score an answer may rest on."
+  type        = number
+  default     = 0.55
+}
+
+variable "whatsapp_api_base_url" {
+  description = "WHATSAPP_API_BASE_URL: base URL of the WhatsApp Cloud API (Graph API)."
+  type        = string
+  default     = "https://graph.facebook.com"
+}
+
+variable "whatsapp_api_version" {
+  description = "WHATSAPP_API_VERSION: Graph API version used by outbound."
+  type        = string
+  default     = "v23.0"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Pub/Sub delivery
+# ---------------------------------------------------------------------------------------------
+
+variable "retry_minimum_backoff_seconds" {
+  description = "Shortest wait before Pub/Sub redelivers a message a function did not acknowledge."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.retry_minimum_backoff_seconds >= 0 && var.retry_minimum_backoff_seconds <= 600
+    error_message = "retry_minimum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "retry_maximum_backoff_seconds" {
+  description = "Longest wait between two deliveries of the same message (exponential backoff cap)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.retry_maximum_backoff_seconds >= 0 && var.retry_maximum_backoff_seconds <= 600
+    error_message = "retry_maximum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before Pub/Sub moves it to the dead-letter topic."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long a subscription keeps unacknowledged messages (handoffs-console, dead-letter-inspect and the push subscriptions)."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.message_retention_seconds >= 600 && var.message_retention_seconds <= 2678400
+    error_message = "message_retention_seconds must be between 600 (10 minutes) and 2678400 (31 days)."
+  }
+}
