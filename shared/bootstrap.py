@@ -148,9 +148,7 @@ def outbound_service() -> OutboundService:
         access_token=secrets().get("whatsapp-access-token"),
         timeout_seconds=settings.whatsapp_timeout_seconds,
     )
-    return OutboundService(
-        store=store(), sender=sender, clock=SystemClock(), settings=settings
-    )
+    return OutboundService(store=store(), sender=sender, clock=SystemClock(), settings=settings)
 
 
 @lru_cache(maxsize=1)

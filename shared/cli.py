@@ -51,7 +51,8 @@ def chat(sim_url: str, wa_id: str, name: str, wait_seconds: float) -> int:
         got_any = False
         while time.monotonic() < deadline:
             fresh = [
-                m for m in _http_json("GET", f"{sim_url}/_sim/messages?to={wa_id}")
+                m
+                for m in _http_json("GET", f"{sim_url}/_sim/messages?to={wa_id}")
                 if m["id"] not in seen
             ]
             for message in fresh:
@@ -91,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atende", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     chat_cmd = commands.add_parser("chat", help="chat as a WhatsApp customer")
-    chat_cmd.add_argument("--sim", default=os.environ.get("ATENDE_SIM_URL", "http://127.0.0.1:8081"))
+    chat_cmd.add_argument(
+        "--sim", default=os.environ.get("ATENDE_SIM_URL", "http://127.0.0.1:8081")
+    )
     chat_cmd.add_argument("--wa-id", default="5511999990001", help="the customer's number")
     chat_cmd.add_argument("--name", default="Cliente Demo")
     chat_cmd.add_argument("--wait", type=float, default=20.0, help="seconds to wait for answers")

@@ -23,8 +23,8 @@ from shared.domain.models import (
 __all__ = [
     "AgentBrain",
     "Clock",
-    "Embedder",
     "ConversationStore",
+    "Embedder",
     "KnowledgeBase",
     "Publisher",
     "SecretSource",

@@ -27,7 +27,9 @@ class PushSubscription:
 PUSH_SUBSCRIPTIONS = (
     PushSubscription("inbound-intake", "inbound", "intake"),
     # A turn waits for the customer's quiet period before answering.
-    PushSubscription("agent-turns-agent-turn", "agent-turns", "agent_turn", ack_deadline_seconds=600),
+    PushSubscription(
+        "agent-turns-agent-turn", "agent-turns", "agent_turn", ack_deadline_seconds=600
+    ),
     PushSubscription("outbound-outbound", "outbound", "outbound"),
     # The recorder of dead letters has no dead letter of its own: its failures retry.
     PushSubscription(

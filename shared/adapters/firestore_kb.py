@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 class FirestoreKnowledgeBase:
     """One document per question variant (the question and each paraphrase) of an entry."""
 
-    def __init__(self, client: firestore.Client, embedder: Embedder, *, collection: str = "kb_entries") -> None:
+    def __init__(
+        self, client: firestore.Client, embedder: Embedder, *, collection: str = "kb_entries"
+    ) -> None:
         self._db = client
         self._embedder = embedder
         self._collection = collection
@@ -57,7 +59,7 @@ class FirestoreKnowledgeBase:
 
     def export(self, namespace: str | None = None) -> Iterator[KnowledgeEntry]:
         """Every entry, rebuilt from its variant documents, ordered by id."""
-        query = self._db.collection(self._collection)
+        query: Any = self._db.collection(self._collection)
         if namespace:
             query = query.where(filter=FieldFilter("namespace", "==", namespace))
         docs: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -83,7 +85,7 @@ class FirestoreKnowledgeBase:
         if len(vector) != self._embedder.dimensions:
             # Firestore answers a wrong-dimension query with silence, not an error.
             raise ValueError(f"query vector has {len(vector)} dimensions")
-        query = (
+        query: Any = (
             self._db.collection(self._collection)
             .where(filter=FieldFilter("namespace", "==", namespace))
             .find_nearest(

@@ -84,13 +84,13 @@ class FirestoreStore:
 
         def work(txn: Any) -> Recorded:
             conv = conv_ref.get(transaction=txn)
-            conv_data = conv.to_dict() if conv.exists else {}
+            conv_data = _data(conv)
             holder = conv_data.get("holder", Holder.AI.value)
             ticket_id = conv_data.get("open_ticket_id")
             ticket_data: dict[str, Any] = {}
             if ticket_id:
                 ticket = self._tickets().document(ticket_id).get(transaction=txn)
-                ticket_data = ticket.to_dict() if ticket.exists else {}
+                ticket_data = _data(ticket)
             status = ticket_data.get("status")
             pending = message.wakes_agent and holder == Holder.AI.value
             conv_update: dict[str, Any] = {
@@ -161,9 +161,11 @@ class FirestoreStore:
             if ticket_id:
                 txn.set(
                     self._tickets().document(ticket_id),
-                    {"status": TicketStatus.TRANSFERRED_TO_ANALYST.value,
-                     "intervention": "business_app",
-                     "updated_at": firestore.SERVER_TIMESTAMP},
+                    {
+                        "status": TicketStatus.TRANSFERRED_TO_ANALYST.value,
+                        "intervention": "business_app",
+                        "updated_at": firestore.SERVER_TIMESTAMP,
+                    },
                     merge=True,
                 )
             return True
@@ -181,9 +183,7 @@ class FirestoreStore:
         }
         if receipt.errors:
             update["delivery_errors"] = receipt.errors
-        self._db.collection("message_statuses").document(receipt.message_id).set(
-            update, merge=True
-        )
+        self._db.collection("message_statuses").document(receipt.message_id).set(update, merge=True)
         # The send may not have recorded its wamid yet; it copies these receipts when it does.
         query = self._db.collection("outbound_messages").where(
             filter=FieldFilter("wamid", "==", receipt.message_id)
@@ -202,9 +202,11 @@ class FirestoreStore:
         def work(txn: Any) -> bool:
             snap = ref.get(transaction=txn)
             if snap.exists:
-                data = snap.to_dict()
-                if data.get("owner") != owner and data.get("expires_at") and (
-                    data["expires_at"] > now
+                data = _data(snap)
+                if (
+                    data.get("owner") != owner
+                    and data.get("expires_at")
+                    and (data["expires_at"] > now)
                 ):
                     return False
             txn.set(
@@ -239,7 +241,7 @@ class FirestoreStore:
         snap = self._conversations().document(conversation_id).get()
         if not snap.exists:
             return None
-        data = snap.to_dict()
+        data = _data(snap)
         return Conversation(conversation_id=conversation_id, **data)
 
     def pending_messages(self, conversation_id: str) -> list[InboundMessage]:
@@ -249,7 +251,7 @@ class FirestoreStore:
             .where(filter=FieldFilter("conversation_id", "==", conversation_id))
             .where(filter=FieldFilter("pending", "==", True))
         )
-        docs = [snap.to_dict() for snap in query.stream()]
+        docs = [_data(snap) for snap in query.stream()]
         docs.sort(key=lambda d: (d["timestamp"], d.get("received_at") or d["timestamp"]))
         return [_message_from_doc(d) for d in docs]
 
@@ -265,7 +267,7 @@ class FirestoreStore:
         )
         rows: list[tuple[datetime, str, str]] = []
         for snap in messages:
-            d = snap.to_dict()
+            d = _data(snap)
             role = "business" if d.get("direction") == "echo" else "customer"
             rows.append((d["timestamp"], role, d.get("text", "")))
         turns = (
@@ -276,7 +278,7 @@ class FirestoreStore:
             .stream()
         )
         for snap in turns:
-            d = snap.to_dict()
+            d = _data(snap)
             for reply in d.get("replies", []):
                 rows.append((d["created_at"], "assistant", reply.get("text", "")))
         rows.sort(key=lambda r: r[0])
@@ -334,9 +336,7 @@ class FirestoreStore:
                     update["category"] = turn.handoff.category
                 txn.update(self._tickets().document(ticket_id), update)
             if turn.handoff is not None:
-                txn.update(
-                    conv_ref, {"holder": Holder.HUMAN.value, "holder_reason": "handoff"}
-                )
+                txn.update(conv_ref, {"holder": Holder.HUMAN.value, "holder_reason": "handoff"})
             return True
 
         return self._run(work)
@@ -362,7 +362,7 @@ class FirestoreStore:
 
         def work(txn: Any) -> SendClaim:
             snap = ref.get(transaction=txn)
-            data = snap.to_dict() if snap.exists else {}
+            data = _data(snap)
             status = data.get("status")
             if status in (SendOutcome.SENT.value, SendOutcome.PERMANENT_FAILURE.value):
                 return SendClaim.DONE
@@ -433,8 +433,17 @@ class ContentionError(RuntimeError):
     """A transaction lost every retry to concurrent writers."""
 
 
+def _data(snapshot: Any) -> dict[str, Any]:
+    """A snapshot's fields; empty when the document does not exist."""
+    return (snapshot.to_dict() or {}) if snapshot.exists else {}
+
+
 def _new_ticket_doc(message: InboundMessage, assistant: str, holder: str) -> dict[str, Any]:
-    status = TicketStatus.AWAITING_AI if holder == Holder.AI.value else TicketStatus.TRANSFERRED_TO_ANALYST
+    status = (
+        TicketStatus.AWAITING_AI
+        if holder == Holder.AI.value
+        else TicketStatus.TRANSFERRED_TO_ANALYST
+    )
     return {
         "conversation_id": message.conversation_id,
         "assistant": assistant,

@@ -1,4 +1,4 @@
-"""WhatsAppSender over the WhatsApp Cloud API (Graph API `/{version}/{phone_number_id}/messages`)."""
+"""WhatsAppSender over the WhatsApp Cloud API (`POST /{version}/{phone_number_id}/messages`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def request_body(message: OutboundMessage) -> dict[str, Any]:
             template["components"] = [
                 {
                     "type": "body",
-                    "parameters": [{"type": "text", "text": p} for p in message.template_parameters],
+                    "parameters": [
+                        {"type": "text", "text": p} for p in message.template_parameters
+                    ],
                 }
             ]
         body.update(type="template", template=template)
@@ -86,7 +88,8 @@ def classify_response(status: int, payload: dict[str, Any]) -> SendResult:
             http_status=status,
             error_message="2xx without a message id",
         )
-    error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+    raw_error = payload.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
     message = str(error.get("message") or f"HTTP {status}")
     transient = status == 429 or status >= 500 or code in _RETRYABLE_CODES

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["EnvSecrets", "LOCAL_DEFAULTS", "SecretManagerSecrets"]
+__all__ = ["LOCAL_DEFAULTS", "EnvSecrets", "SecretManagerSecrets"]
 
 # Only for the local stack and tests; the cloud never falls back to these.
 LOCAL_DEFAULTS = {

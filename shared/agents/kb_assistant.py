@@ -7,7 +7,7 @@ The multi-agent router with specialists and Gemini grows from this shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -127,7 +127,7 @@ def unreadable(state: TurnState) -> TurnState:
     return {"replies": [UNREADABLE_REPLY], "route": "unreadable", "status": TicketStatus.AI_REPLIED}
 
 
-def build_graph():  # type: ignore[no-untyped-def]
+def build_graph() -> Any:
     """The compiled graph; run it with `invoke(state, context=AgentContext(...))`."""
     builder = StateGraph(TurnState, context_schema=AgentContext)
     builder.add_node("understand", understand)
@@ -169,9 +169,7 @@ class GraphBrain:
             min_score=self._min_score,
             handoff_message=self._handoff_message,
         )
-        state = self._graph.invoke(
-            {"texts": [m.text for m in request.pending]}, context=context
-        )
+        state = self._graph.invoke({"texts": [m.text for m in request.pending]}, context=context)
         return BrainReply(
             texts=state["replies"],
             route=state["route"],

@@ -9,12 +9,38 @@ from typing import Literal
 __all__ = ["small_talk_kind"]
 
 _GREETINGS = {
-    "oi", "ola", "ole", "opa", "eai", "e ai", "bom dia", "boa tarde", "boa noite",
-    "tudo bem", "tudo bom", "hello", "hi", "alo", "oie", "salve",
+    "oi",
+    "ola",
+    "ole",
+    "opa",
+    "eai",
+    "e ai",
+    "bom dia",
+    "boa tarde",
+    "boa noite",
+    "tudo bem",
+    "tudo bom",
+    "hello",
+    "hi",
+    "alo",
+    "oie",
+    "salve",
 }
 _THANKS = {
-    "obrigado", "obrigada", "obg", "valeu", "vlw", "muito obrigado", "muito obrigada",
-    "ok obrigado", "ok obrigada", "brigado", "brigada", "grato", "grata", "thanks",
+    "obrigado",
+    "obrigada",
+    "obg",
+    "valeu",
+    "vlw",
+    "muito obrigado",
+    "muito obrigada",
+    "ok obrigado",
+    "ok obrigada",
+    "brigado",
+    "brigada",
+    "grato",
+    "grata",
+    "thanks",
 }
 _FILLERS = {"", "ok", "blz", "beleza", "certo", "entendi"}
 
@@ -38,10 +64,13 @@ def small_talk_kind(text: str) -> Literal["greeting", "thanks"] | None:
     # "oi, tudo bem?" or "bom dia, obrigado": every piece is small talk.
     pieces = re.split(r"\s+", phrase)
     joined = {" ".join(pieces[i : i + 2]) for i in range(len(pieces) - 1)}
-    if all(p in _GREETINGS or p in _FILLERS or any(p in j for j in joined & _GREETINGS)
-           for p in pieces):
+    if all(
+        p in _GREETINGS or p in _FILLERS or any(p in j for j in joined & _GREETINGS) for p in pieces
+    ):
         return "greeting"
-    if all(p in _THANKS | _GREETINGS | _FILLERS or any(p in j for j in joined & _THANKS)
-           for p in pieces) and any(p in _THANKS for p in pieces):
+    if all(
+        p in _THANKS | _GREETINGS | _FILLERS or any(p in j for j in joined & _THANKS)
+        for p in pieces
+    ) and any(p in _THANKS for p in pieces):
         return "thanks"
     return None

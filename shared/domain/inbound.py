@@ -49,8 +49,8 @@ def parse_envelope(envelope: object) -> InboundMessage | StatusReceipt:
         )
     if kind not in ("message", "echo"):
         raise BadEnvelope(f"unknown envelope kind {kind!r}")
-    contact = envelope.get("contact") if isinstance(envelope.get("contact"), dict) else {}
-    profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+    contact = _dict(envelope.get("contact"))
+    profile = _dict(contact.get("profile"))
     message_type = str(item.get("type", "unknown"))
     text = summarize_content(item)
     is_echo = kind == "echo"
@@ -127,6 +127,10 @@ def _media_id(item: dict[str, Any]) -> str | None:
     if message_type in _MEDIA_TYPES and isinstance(body, dict) and body.get("id"):
         return str(body["id"])
     return None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _timestamp(value: object) -> datetime:

@@ -57,7 +57,7 @@ def split_update(body: object) -> list[InboundEvent]:
 
 
 def _events_of(waba_id: str, field: str, value: dict[str, Any]) -> Iterator[InboundEvent]:
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = _dict(value.get("metadata"))
     base = {
         "v": 1,
         "field": field,
@@ -66,9 +66,7 @@ def _events_of(waba_id: str, field: str, value: dict[str, Any]) -> Iterator[Inbo
         "display_phone_number": str(metadata.get("display_phone_number", "")),
     }
     contacts = {
-        str(c.get("wa_id")): c
-        for c in _dicts(value.get("contacts"))
-        if c.get("wa_id") is not None
+        str(c.get("wa_id")): c for c in _dicts(value.get("contacts")) if c.get("wa_id") is not None
     }
     for message in _dicts(value.get("messages")):
         wa_id = _customer_id(message, "from")
@@ -106,6 +104,10 @@ def _customer_id(item: dict[str, Any], key: str) -> str:
         if item.get(candidate):
             return str(item[candidate])
     return ""
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:

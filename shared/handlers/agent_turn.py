@@ -154,7 +154,11 @@ class AgentTurnService:
         self._publish(turn)
         logger.info(
             "turn %s answered %d message(s) of %s via %s in %.0f ms",
-            turn_id, len(ids), pseudonym(conversation.wa_id), reply.route, turn.latency_ms,
+            turn_id,
+            len(ids),
+            pseudonym(conversation.wa_id),
+            reply.route,
+            turn.latency_ms,
         )
         return True
 

@@ -35,9 +35,7 @@ def deliver(
         message = decode_push(event_data)
     except PoisonMessage as error:
         raw = PubSubMessage(data=json.dumps(event_data, default=str).encode(), message_id="")
-        send_to_dead_letter(
-            publisher(), dead_letter_topic, raw, reason=str(error), source=source
-        )
+        send_to_dead_letter(publisher(), dead_letter_topic, raw, reason=str(error), source=source)
         return "dead-lettered"
     try:
         return handle(message)

@@ -41,8 +41,11 @@ class IntakeService:
         customer = pseudonym(record.wa_id)
         if record.is_echo:
             new = self.store.record_echo(record)
-            logger.info("business echo %s for %s: a human holds the conversation",
-                        record.message_id, customer)
+            logger.info(
+                "business echo %s for %s: a human holds the conversation",
+                record.message_id,
+                customer,
+            )
             return "echo" if new else "duplicate"
         assistant = self.settings.assistant_for(record.phone_number_id)
         recorded = self.store.record_inbound(record, assistant=assistant)
@@ -50,8 +53,12 @@ class IntakeService:
             logger.info("duplicate message %s from %s", record.message_id, customer)
         if not recorded.pending:
             if recorded.new:
-                logger.info("stored %s message %s from %s, no agent turn",
-                            record.type, record.message_id, customer)
+                logger.info(
+                    "stored %s message %s from %s, no agent turn",
+                    record.type,
+                    record.message_id,
+                    customer,
+                )
             return "stored" if recorded.new else "duplicate"
         # Published again on a duplicate that is still pending: the first delivery may have
         # died between its write and its publish. The agent turn is idempotent.

@@ -70,10 +70,17 @@ class OutboundService:
         if result.outcome is SendOutcome.PERMANENT_FAILURE:
             logger.error(
                 "send %s to %s failed permanently: HTTP %s code %s: %s",
-                outbound.idempotency_key, pseudonym(outbound.to),
-                result.http_status, result.error_code, result.error_message,
+                outbound.idempotency_key,
+                pseudonym(outbound.to),
+                result.http_status,
+                result.error_code,
+                result.error_message,
             )
         else:
-            logger.info("sent %s to %s as %s", outbound.idempotency_key,
-                        pseudonym(outbound.to), result.wamid)
+            logger.info(
+                "sent %s to %s as %s",
+                outbound.idempotency_key,
+                pseudonym(outbound.to),
+                result.wamid,
+            )
         return result.outcome.value
