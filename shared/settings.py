@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     quiet_period_seconds: float = 2.0
     max_wait_seconds: float = 8.0
     lease_seconds: float = 120.0
+    # Below the subscription's max_delivery_attempts, so the app parks it with its reason.
+    max_send_attempts: int = 5
     # A claim on an outbound send that crashed mid-request is retried after this long.
     send_claim_seconds: float = 60.0
 

@@ -50,9 +50,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 
 @pytest.fixture
-def emulator_project(
-    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def emulator_project(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh project id on the shared emulators: a clean database and no topics."""
     for key, value in local_stack.config.emulator_env().items():
         monkeypatch.setenv(key, value)

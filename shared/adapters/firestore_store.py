@@ -145,7 +145,7 @@ class FirestoreStore:
 
         def work(txn: Any) -> bool:
             conv = conv_ref.get(transaction=txn)
-            ticket_id = conv.get("open_ticket_id") if conv.exists else None
+            ticket_id = _data(conv).get("open_ticket_id")
             txn.create(msg_ref, _message_doc(message, pending=False, ticket_id=ticket_id))
             txn.set(
                 conv_ref,
@@ -307,7 +307,7 @@ class FirestoreStore:
             if any(not s.exists or not s.get("pending") for s in snaps):
                 return False
             conv = conv_ref.get(transaction=txn)
-            ticket_id = conv.get("open_ticket_id") if conv.exists else None
+            ticket_id = _data(conv).get("open_ticket_id")
             for ref in refs:
                 txn.update(ref, {"pending": False, "turn_id": turn.turn_id})
             txn.set(
@@ -406,10 +406,23 @@ class FirestoreStore:
                 update["delivery"] = early.get("delivery")
         ref.set(update, merge=True)
 
-    def release_send_claim(self, key: str, error: str) -> None:
-        """A transient failure: let the next delivery try again at once."""
-        self._db.collection("outbound_messages").document(key).set(
+    def release_send_claim(self, key: str, error: str) -> int:
+        """A transient failure: let the next delivery try again; returns the attempts so far."""
+        ref = self._db.collection("outbound_messages").document(key)
+        ref.set(
             {"status": SendOutcome.TRANSIENT_FAILURE.value, "last_error": error[:500]},
+            merge=True,
+        )
+        return int(_data(ref.get()).get("attempts", 1))
+
+    def give_up_send(self, key: str, reason: str) -> None:
+        """No more attempts: the message is parked as a dead letter."""
+        self._db.collection("outbound_messages").document(key).set(
+            {
+                "status": "dead_lettered",
+                "last_error": reason[:500],
+                "finished_at": firestore.SERVER_TIMESTAMP,
+            },
             merge=True,
         )
 

@@ -42,6 +42,7 @@ class TurnState(TypedDict, total=False):
     question: str
     small_talk: Literal["greeting", "thanks"] | None
     hits: list[KnowledgeHit]
+    answers: list[KnowledgeHit]
     replies: list[str]
     route: str
     status: TicketStatus
@@ -66,35 +67,44 @@ def choose_path(state: TurnState) -> Literal["retrieve", "small_talk", "unreadab
 
 
 def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
-    """Entries closest to the question, and to each line of it when the burst had several."""
+    """Entries closest to the question, and to each of its lines when the burst had several."""
     ctx = runtime.context
     question = state["question"]
-    queries = [question, *question.split("\n")] if "\n" in question else [question]
+    lines = question.split("\n")
+    queries = [question, *lines] if len(lines) > 1 else [question]
     best: dict[str, KnowledgeHit] = {}
+    answered: list[KnowledgeHit] = []
     for query in queries:
-        for hit in ctx.knowledge_base.search(ctx.namespace, query, limit=3):
+        hits = ctx.knowledge_base.search(ctx.namespace, query, limit=3)
+        for hit in hits:
             if hit.entry_id not in best or best[hit.entry_id].score < hit.score:
                 best[hit.entry_id] = hit
-    return {"hits": sorted(best.values(), key=lambda h: h.score, reverse=True)}
+        if query is not question and hits and hits[0].score >= ctx.min_score:
+            answered.append(hits[0])
+    ranked = sorted(best.values(), key=lambda h: h.score, reverse=True)
+    # Two questions in one burst get both answers, in the order they were asked.
+    distinct = list({hit.entry_id: hit for hit in answered}.values())
+    return {"hits": ranked, "answers": distinct if len(distinct) > 1 else ranked[:1]}
 
 
 def check(state: TurnState, runtime: Runtime[AgentContext]) -> Literal["answer", "handoff"]:
     """Answer only when an entry is close enough; never guess."""
-    hits = state.get("hits", [])
-    return "answer" if hits and hits[0].score >= runtime.context.min_score else "handoff"
+    answers = state.get("answers", [])
+    return "answer" if answers and answers[0].score >= runtime.context.min_score else "handoff"
 
 
 def answer(state: TurnState) -> TurnState:
-    """Reply with the best entry's answer."""
-    best = state["hits"][0]
-    reply = best.answer
+    """Reply with the answers of the entries that matched."""
+    answers = state["answers"]
+    reply = "\n\n".join(hit.answer for hit in answers)
     if state.get("small_talk") == "greeting":
         reply = f"Olá! {reply}"
+    used = ", ".join(f"{hit.entry_id} ({hit.score:.2f})" for hit in answers)
     return {
         "replies": [reply],
         "route": "knowledge_base",
         "status": TicketStatus.AI_REPLIED,
-        "summary": f"Respondido pela entrada {best.entry_id} (similaridade {best.score:.2f}).",
+        "summary": f"Respondido pelas entradas {used}.",
     }
 
 

@@ -132,6 +132,7 @@ class StackConfig:
             "WHATSAPP_API_BASE_URL": self.sim_url,
             "QUIET_PERIOD_SECONDS": str(self.quiet_period_seconds),
             "MAX_WAIT_SECONDS": str(self.max_wait_seconds),
+            "MAX_SEND_ATTEMPTS": str(self.max_delivery_attempts),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
