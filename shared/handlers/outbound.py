@@ -61,18 +61,18 @@ class OutboundService:
         else:
             result = self.sender.send(outbound)
         if result.outcome is SendOutcome.TRANSIENT_FAILURE:
-            error = (
+            failure = (
                 f"send {outbound.idempotency_key} failed transiently: "
                 f"HTTP {result.http_status} code {result.error_code}: {result.error_message}"
             )
-            attempts = self.store.release_send_claim(outbound.idempotency_key, error)
+            attempts = self.store.release_send_claim(outbound.idempotency_key, failure)
             if attempts >= self.settings.max_send_attempts:
                 # Counted here rather than left to the subscription's dead-letter policy so
-                # that the dead letter carries the last error as its reason.
-                reason = f"gave up after {attempts} attempts; last: {error}"
+                # that the dead letter carries the last failure as its reason.
+                reason = f"gave up after {attempts} attempts; last: {failure}"
                 self.store.give_up_send(outbound.idempotency_key, reason)
                 raise PoisonMessage(reason)
-            raise TransientSendError(error)
+            raise TransientSendError(failure)
         self.store.record_send_result(outbound, result)
         if result.outcome is SendOutcome.PERMANENT_FAILURE:
             logger.error(
