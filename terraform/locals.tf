@@ -74,8 +74,8 @@ locals {
       }
       secrets      = ["log-pseudonym-key"]
       publishes_to = ["outbound", "handoffs", "agent-turns", "dead-letter"]
-      # The agent graph calls Gemini through Vertex AI (langchain-google-vertexai).
-      project_roles = ["roles/aiplatform.user"]
+      # roles/aiplatform.user joins here when the graph calls Gemini (not yet).
+      project_roles = []
     }
     outbound = {
       entry_point = "outbound"
@@ -85,6 +85,9 @@ locals {
         TOPIC_DEAD_LETTER     = "dead-letter"
         WHATSAPP_API_BASE_URL = var.whatsapp_api_base_url
         WHATSAPP_API_VERSION  = var.whatsapp_api_version
+        # One below the subscription's limit: the function parks the send itself, with
+        # the last error as the reason, before Pub/Sub would dead-letter it blindly.
+        MAX_SEND_ATTEMPTS = tostring(var.max_delivery_attempts - 1)
       }
       secrets       = ["whatsapp-access-token", "log-pseudonym-key"]
       publishes_to  = ["dead-letter"]
