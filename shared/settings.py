@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     send_claim_seconds: float = 60.0
 
     default_assistant: str = "sac"
-    assistants_by_phone_number_id: dict[str, str] = Field(default_factory=dict)
+    # NoDecode: the validator below parses it, so that a blank value means "no mapping".
+    assistants_by_phone_number_id: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     # Measured on the sample set: related questions score 0.46-0.76, unrelated ones <= 0.31.
     kb_min_score: float = 0.42

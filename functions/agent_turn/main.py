@@ -15,7 +15,9 @@ def _handle(message: PubSubMessage) -> str:
     try:
         request = AgentTurnRequest.model_validate_json(message.data)
     except ValidationError as error:
-        raise PoisonMessage(f"not an agent-turn request: {error.errors()[:3]}") from error
+        # Without the input: a conversation id holds the customer's number.
+        problems = error.errors(include_input=False, include_url=False)[:3]
+        raise PoisonMessage(f"not an agent-turn request: {problems}") from error
     return agent_turn_service().handle(request)
 
 

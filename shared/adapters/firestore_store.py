@@ -364,7 +364,12 @@ class FirestoreStore:
             snap = ref.get(transaction=txn)
             data = _data(snap)
             status = data.get("status")
-            if status in (SendOutcome.SENT.value, SendOutcome.PERMANENT_FAILURE.value):
+            # A parked send is replayed by an operator, never by a stray redelivery.
+            if status in (
+                SendOutcome.SENT.value,
+                SendOutcome.PERMANENT_FAILURE.value,
+                "dead_lettered",
+            ):
                 return SendClaim.DONE
             if status == "sending" and data.get("claimed_until") and data["claimed_until"] > now:
                 return SendClaim.BUSY

@@ -12,8 +12,8 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from shared.agents.prompts import GREETING_REPLY, THANKS_REPLY, UNREADABLE_REPLY
-from shared.agents.small_talk import small_talk_kind
+from shared.agents.prompts import ACK_REPLY, GREETING_REPLY, THANKS_REPLY, UNREADABLE_REPLY
+from shared.agents.small_talk import SmallTalk, small_talk_kind
 from shared.domain.models import (
     BrainReply,
     BrainRequest,
@@ -40,7 +40,7 @@ class TurnState(TypedDict, total=False):
 
     texts: list[str]
     question: str
-    small_talk: Literal["greeting", "thanks"] | None
+    small_talk: SmallTalk | None
     hits: list[KnowledgeHit]
     answers: list[KnowledgeHit]
     replies: list[str]
@@ -127,8 +127,9 @@ def handoff(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
 
 
 def small_talk(state: TurnState) -> TurnState:
-    """Greet back or acknowledge thanks."""
-    reply = THANKS_REPLY if state.get("small_talk") == "thanks" else GREETING_REPLY
+    """Greet back, or acknowledge thanks or an "ok"."""
+    replies = {"thanks": THANKS_REPLY, "ack": ACK_REPLY}
+    reply = replies.get(state.get("small_talk") or "", GREETING_REPLY)
     return {"replies": [reply], "route": "small_talk", "status": TicketStatus.AI_REPLIED}
 
 

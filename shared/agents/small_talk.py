@@ -1,4 +1,4 @@
-"""Recognise messages that are only a greeting or a thank-you."""
+"""Recognise messages that are only a greeting, a thank-you or an acknowledgement."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import re
 import unicodedata
 from typing import Literal
 
-__all__ = ["small_talk_kind"]
+__all__ = ["SmallTalk", "small_talk_kind"]
 
+SmallTalk = Literal["greeting", "thanks", "ack"]
+
+# Phrases of up to three words, after accents and punctuation are stripped.
 _GREETINGS = {
     "oi",
     "ola",
     "ole",
     "opa",
+    "oie",
+    "salve",
+    "alo",
+    "hello",
+    "hi",
     "eai",
     "e ai",
     "bom dia",
@@ -20,57 +28,63 @@ _GREETINGS = {
     "boa noite",
     "tudo bem",
     "tudo bom",
-    "hello",
-    "hi",
-    "alo",
-    "oie",
-    "salve",
+    "como vai",
 }
 _THANKS = {
     "obrigado",
     "obrigada",
     "obg",
-    "valeu",
-    "vlw",
-    "muito obrigado",
-    "muito obrigada",
-    "ok obrigado",
-    "ok obrigada",
     "brigado",
     "brigada",
+    "valeu",
+    "vlw",
     "grato",
     "grata",
     "thanks",
+    "agradeco",
+    "muito obrigado",
+    "muito obrigada",
+    "pela ajuda",
+    "pela atencao",
+    "por tudo",
+    "obrigado mesmo",
+    "obrigada mesmo",
+    "valeu mesmo",
 }
-_FILLERS = {"", "ok", "blz", "beleza", "certo", "entendi"}
+_ACKS = {"ok", "okay", "blz", "beleza", "certo", "entendi", "combinado", "perfeito", "show"}
+_KINDS: dict[str, SmallTalk] = {
+    **dict.fromkeys(_GREETINGS, "greeting"),
+    **dict.fromkeys(_THANKS, "thanks"),
+    **dict.fromkeys(_ACKS, "ack"),
+}
 
 
-def _normalise(text: str) -> str:
+def _words(text: str) -> list[str]:
     stripped = unicodedata.normalize("NFKD", text.lower())
     stripped = "".join(c for c in stripped if not unicodedata.combining(c))
-    return re.sub(r"[^a-z ]+", " ", stripped).strip()
+    return re.sub(r"[^a-z ]+", " ", stripped).split()
 
 
-def small_talk_kind(text: str) -> Literal["greeting", "thanks"] | None:
-    """'greeting' or 'thanks' when the text says nothing else; None otherwise."""
-    words = _normalise(text).split()
+def small_talk_kind(text: str) -> SmallTalk | None:
+    """The kind of small talk when the text says nothing else; None otherwise.
+
+    Thanks wins over a greeting ("bom dia, obrigado"), and a greeting over an acknowledgement.
+    """
+    words = _words(text)
     if not words or len(words) > 6:
         return None
-    phrase = " ".join(words)
-    if phrase in _GREETINGS:
-        return "greeting"
-    if phrase in _THANKS:
-        return "thanks"
-    # "oi, tudo bem?" or "bom dia, obrigado": every piece is small talk.
-    pieces = re.split(r"\s+", phrase)
-    joined = {" ".join(pieces[i : i + 2]) for i in range(len(pieces) - 1)}
-    if all(
-        p in _GREETINGS or p in _FILLERS or any(p in j for j in joined & _GREETINGS) for p in pieces
-    ):
-        return "greeting"
-    if all(
-        p in _THANKS | _GREETINGS | _FILLERS or any(p in j for j in joined & _THANKS)
-        for p in pieces
-    ) and any(p in _THANKS for p in pieces):
-        return "thanks"
+    found: set[SmallTalk] = set()
+    i = 0
+    while i < len(words):
+        for size in (3, 2, 1):
+            kind = _KINDS.get(" ".join(words[i : i + size]))
+            if kind is not None:
+                found.add(kind)
+                i += size
+                break
+        else:
+            return None
+    for kind in ("thanks", "greeting", "ack"):
+        if kind in found:
+            return kind  # type: ignore[return-value]
     return None

@@ -69,13 +69,13 @@ def _events_of(waba_id: str, field: str, value: dict[str, Any]) -> Iterator[Inbo
         str(c.get("wa_id")): c for c in _dicts(value.get("contacts")) if c.get("wa_id") is not None
     }
     for message in _dicts(value.get("messages")):
-        wa_id = _customer_id(message, "from")
+        wa_id = _customer_id(message, "from", "from_user_id")
         yield _event("message", base, wa_id, message, contacts.get(wa_id), ordered=True)
     for echo in _dicts(value.get("message_echoes")):
-        wa_id = _customer_id(echo, "to")
+        wa_id = _customer_id(echo, "to", "to_user_id")
         yield _event("echo", base, wa_id, echo, contacts.get(wa_id), ordered=True)
     for status in _dicts(value.get("statuses")):
-        wa_id = str(status.get("recipient_id", ""))
+        wa_id = _customer_id(status, "recipient_id", "recipient_user_id")
         # Receipts are applied commutatively, so they ride without an ordering key:
         # a receipt that fails and retries must never hold back the customer's messages.
         yield _event("status", base, wa_id, status, None, ordered=False)
@@ -98,9 +98,9 @@ def _event(
     )
 
 
-def _customer_id(item: dict[str, Any], key: str) -> str:
+def _customer_id(item: dict[str, Any], *keys: str) -> str:
     # Meta's business-scoped user ids may replace the phone number in some updates.
-    for candidate in (key, f"{key}_user_id"):
+    for candidate in keys:
         if item.get(candidate):
             return str(item[candidate])
     return ""

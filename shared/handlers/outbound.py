@@ -44,7 +44,9 @@ class OutboundService:
         try:
             outbound = OutboundMessage.model_validate_json(message.data)
         except ValidationError as error:
-            raise PoisonMessage(f"not an outbound message: {error.errors()[:3]}") from error
+            # Without the input: it holds the customer's number and text.
+            problems = error.errors(include_input=False, include_url=False)[:3]
+            raise PoisonMessage(f"not an outbound message: {problems}") from error
         now = self.clock.now()
         claim = self.store.claim_send(
             outbound, now=now, claim_seconds=self.settings.send_claim_seconds

@@ -56,6 +56,11 @@ def decode_push(event_data: object) -> PubSubMessage:
     )
 
 
+def _fit(text: str, max_bytes: int) -> str:
+    """Cut to a byte budget: Pub/Sub caps attribute values at 1024 bytes, not characters."""
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
 def send_to_dead_letter(
     publisher: Publisher,
     topic: str,
@@ -67,7 +72,7 @@ def send_to_dead_letter(
     """Park a poison message on the dead-letter topic with why, so that nothing is lost."""
     attributes = {
         **message.attributes,
-        "atende_reason": reason[:1000],
+        "atende_reason": _fit(reason, 1000),
         "atende_source": source,
         "atende_original_message_id": message.message_id,
     }
