@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo up down test test-fast lint format bench lock bundles clean
+.PHONY: install demo up down test test-fast lint eval bench lock bundles clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -37,6 +37,9 @@ test-fast: install       ## unit tests only
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+eval: install            ## the evaluation set through the real agent graph, with its figures
+	$(PY) -m shared.evaluation
 
 bench: install           ## webhook latency under load against a bare-function floor
 	$(PY) bench/webhook_load.py
