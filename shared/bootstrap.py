@@ -7,8 +7,8 @@ must stay light).
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.observability import configure_logging, set_pseudonym_key
 from shared.settings import Settings, get_settings
@@ -30,10 +30,34 @@ __all__ = [
     "webhook_runtime",
 ]
 
-_lock = threading.Lock()
+T = TypeVar("T")
+_lock = threading.RLock()
 
 
-@lru_cache(maxsize=1)
+class _once(Generic[T]):
+    """Build on first use, once per instance, even when the first requests arrive together.
+
+    (lru_cache alone lets concurrent first callers each build their own publisher.)
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._built: list[T] = []
+        self.__doc__ = build.__doc__
+
+    def __call__(self) -> T:
+        if not self._built:
+            with _lock:
+                if not self._built:
+                    self._built.append(self._build())
+        return self._built[0]
+
+    def cache_clear(self) -> None:
+        """Forget the built object (tests)."""
+        self._built.clear()
+
+
+@_once
 def secrets() -> SecretSource:
     """Secret Manager in the cloud, environment variables locally."""
     settings = get_settings()
@@ -51,7 +75,7 @@ def secrets() -> SecretSource:
     return source
 
 
-@lru_cache(maxsize=1)
+@_once
 def publisher() -> Publisher:
     """The instance's Pub/Sub publisher."""
     from shared.adapters.pubsub import PubSubPublisher
@@ -59,7 +83,7 @@ def publisher() -> Publisher:
     return PubSubPublisher(get_settings().google_cloud_project)
 
 
-@lru_cache(maxsize=1)
+@_once
 def _firestore() -> Any:
     from google.cloud import firestore
 
@@ -76,7 +100,7 @@ def store() -> Any:
     return FirestoreStore(_firestore())
 
 
-@lru_cache(maxsize=1)
+@_once
 def knowledge_base() -> Any:
     """The knowledge base on Firestore vector search with the offline embedder."""
     from shared.adapters.firestore_kb import FirestoreKnowledgeBase
@@ -90,7 +114,7 @@ def webhook_runtime() -> tuple[WebhookConfig, Publisher]:
     return _webhook_config(), publisher()
 
 
-@lru_cache(maxsize=1)
+@_once
 def _webhook_config() -> WebhookConfig:
     from shared.handlers.webhook import WebhookConfig
 
@@ -104,7 +128,7 @@ def _webhook_config() -> WebhookConfig:
     )
 
 
-@lru_cache(maxsize=1)
+@_once
 def intake_service() -> IntakeService:
     """Intake wired to Firestore and Pub/Sub."""
     from shared.handlers.intake import IntakeService
@@ -113,7 +137,7 @@ def intake_service() -> IntakeService:
     return IntakeService(store=store(), publisher=publisher(), settings=get_settings())
 
 
-@lru_cache(maxsize=1)
+@_once
 def agent_turn_service() -> AgentTurnService:
     """The agent turn wired to Firestore, Pub/Sub and the knowledge-base graph."""
     from shared.agents.kb_assistant import GraphBrain
@@ -134,7 +158,7 @@ def agent_turn_service() -> AgentTurnService:
     )
 
 
-@lru_cache(maxsize=1)
+@_once
 def outbound_service() -> OutboundService:
     """Outbound wired to Firestore and the Graph API."""
     from shared.adapters.graph_api import GraphApiSender
@@ -151,7 +175,7 @@ def outbound_service() -> OutboundService:
     return OutboundService(store=store(), sender=sender, clock=SystemClock(), settings=settings)
 
 
-@lru_cache(maxsize=1)
+@_once
 def dead_letter_service() -> DeadLetterService:
     """The dead-letter recorder."""
     from shared.handlers.dead_letter import DeadLetterService
