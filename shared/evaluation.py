@@ -47,13 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kb = InMemoryKnowledgeBase(LocalEmbedder())
     kb.upsert(read_entries(args.kb))
-    settings = Settings()
-    brain = GraphBrain(
-        kb,
-        min_score=args.min_score,
-        handoff_message=settings.handoff_message,
-        model_id="kb-assistant/usem3",
-    )
+    brain = GraphBrain.from_settings(kb, Settings(kb_min_score=args.min_score))
     cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
     outcomes = {
         "right answer": 0,

