@@ -68,6 +68,8 @@ class AgentBrain(Protocol):
 
     def answer(self, request: BrainRequest) -> BrainReply: ...
 
+    def warm_up(self) -> None: ...
+
 
 class WhatsAppSender(Protocol):
     """Sends one message through the WhatsApp Cloud API."""

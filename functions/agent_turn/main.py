@@ -1,5 +1,7 @@
 """Cloud Function `agent_turn` (Pub/Sub push, topic agent-turns): answer a conversation."""
 
+import logging
+
 import functions_framework
 from cloudevents.http.event import CloudEvent
 from pydantic import ValidationError
@@ -19,6 +21,18 @@ def _handle(message: PubSubMessage) -> str:
         problems = error.errors(include_input=False, include_url=False)[:3]
         raise PoisonMessage(f"not an agent-turn request: {problems}") from error
     return agent_turn_service().handle(request)
+
+
+def _warm_up() -> None:
+    # Loading the embedding model takes seconds: pay it while the instance starts, before it
+    # takes traffic, not inside the first customer's turn. A failure here resurfaces there.
+    try:
+        agent_turn_service().brain.warm_up()
+    except Exception:
+        logging.getLogger(__name__).warning("warm-up failed", exc_info=True)
+
+
+_warm_up()
 
 
 @functions_framework.cloud_event

@@ -183,6 +183,10 @@ class GraphBrain:
             model_id="kb-assistant/usem3",
         )
 
+    def warm_up(self) -> None:
+        """Load the models before the first turn needs them."""
+        self._kb.search("sac", "olá")
+
     def answer(self, request: BrainRequest) -> BrainReply:
         """Run the graph once over the pending messages."""
         context = AgentContext(

@@ -34,6 +34,9 @@ class ScriptedBrain:
         if not hold:
             self.release.set()
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     def answer(self, request: BrainRequest) -> BrainReply:
         self.requests.append(request)
         self.entered.set()
