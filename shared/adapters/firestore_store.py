@@ -126,6 +126,11 @@ class FirestoreStore:
             # Raises AlreadyExists at commit: the dedupe is this precondition, not a read.
             txn.create(msg_ref, _message_doc(message, pending=pending, ticket_id=ticket_id))
             txn.set(conv_ref, conv_update, merge=True)
+            txn.set(
+                self._db.collection("contacts").document(message.wa_id),
+                _contact_doc(message),
+                merge=True,
+            )
             return Recorded(new=True, pending=pending)
 
         try:
@@ -454,6 +459,13 @@ class ContentionError(RuntimeError):
 def _data(snapshot: Any) -> dict[str, Any]:
     """A snapshot's fields; empty when the document does not exist."""
     return (snapshot.to_dict() or {}) if snapshot.exists else {}
+
+
+def _contact_doc(message: InboundMessage) -> dict[str, Any]:
+    doc: dict[str, Any] = {"wa_id": message.wa_id, "last_seen_at": message.timestamp}
+    if message.contact_name:
+        doc["name"] = message.contact_name
+    return doc
 
 
 def _new_ticket_doc(message: InboundMessage, assistant: str, holder: str) -> dict[str, Any]:

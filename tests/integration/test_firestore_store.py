@@ -42,6 +42,8 @@ def test_a_message_is_recorded_once_even_when_delivered_concurrently(
         results = list(pool.map(lambda _: store.record_inbound(message, assistant="sac"), range(6)))
     assert sum(r.new for r in results) == 1
     assert all(r.pending for r in results)
+    contact = db.collection("contacts").document("5511988887777").get()
+    assert contact.get("name") == "Maria"
     tickets = list(db.collection("tickets").stream())
     assert len(tickets) == 1
     assert tickets[0].get("status") == TicketStatus.AWAITING_AI.value
