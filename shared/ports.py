@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
     BrainReply,
     BrainRequest,
@@ -26,6 +27,7 @@ __all__ = [
     "ConversationStore",
     "Embedder",
     "KnowledgeBase",
+    "KnowledgeStore",
     "Publisher",
     "SecretSource",
     "WhatsAppSender",
@@ -87,9 +89,25 @@ class Embedder(Protocol):
 
 
 class KnowledgeBase(Protocol):
-    """Finds the entries closest to a question within an assistant's namespace."""
+    """Finds the entries closest to a question within an assistant's namespace.
+
+    Adapters: Firestore vector search (local default), MongoDB Atlas (production), in memory.
+    Expired entries are never returned.
+    """
 
     def search(self, namespace: str, question: str, *, limit: int = 3) -> list[KnowledgeHit]: ...
+
+
+class KnowledgeStore(KnowledgeBase, Protocol):
+    """A knowledge base that can also be fed and maintained."""
+
+    def upsert(self, entries: Iterable[KnowledgeEntry]) -> int: ...
+
+    def export(self, namespace: str | None = None) -> Iterator[KnowledgeEntry]: ...
+
+    def purge_expired(self, now: datetime) -> int: ...
+
+    def reembed(self, namespace: str | None = None) -> int: ...
 
 
 class ConversationStore(Protocol):

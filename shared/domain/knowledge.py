@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,6 +27,22 @@ class KnowledgeEntry(BaseModel):
     tags: list[str] = Field(default_factory=list)
     paraphrases: list[str] = Field(default_factory=list)
     expires_at: datetime | None = None
+    source: Literal["curated", "analyst", "imported"] = "imported"
+    author: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def texts(self) -> list[str]:
+        """The question and its paraphrases: each gets a vector of its own."""
+        return [self.question, *self.paraphrases]
+
+    def keyword_text(self) -> str:
+        """What the keyword side of hybrid search matches against."""
+        return " ".join([*self.texts(), " ".join(self.tags), self.answer])
+
+    def is_expired(self, now: datetime) -> bool:
+        """Past its expiry: never answered from, whether or not cleanup has run."""
+        return self.expires_at is not None and self.expires_at <= now
 
     @field_validator("tags", "paraphrases", mode="before")
     @classmethod

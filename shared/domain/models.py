@@ -102,12 +102,19 @@ class Conversation(_Record):
 
 
 class KnowledgeHit(_Record):
-    """A knowledge-base entry retrieved for a question, with its similarity."""
+    """A knowledge-base entry retrieved for a question.
+
+    `score` is the cosine similarity of the closest variant (what the answer threshold is
+    calibrated on); hits are ordered by `rank`, the fused vector and keyword rank.
+    """
 
     entry_id: str
     question: str
     answer: str
     score: float
+    rank: float = 0.0
+    category: str = "geral"
+    keyword_score: float = 0.0
 
 
 class OutboundMessage(_Record):
