@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shared.handlers.intake import IntakeService
     from shared.handlers.outbound import OutboundService
     from shared.handlers.webhook import WebhookConfig
-    from shared.ports import Publisher, SecretSource
+    from shared.ports import KnowledgeStore, Publisher, SecretSource
 
 __all__ = [
     "agent_turn_service",
@@ -101,10 +101,21 @@ def store() -> Any:
 
 
 @_once
-def knowledge_base() -> Any:
-    """The knowledge base on Firestore vector search with the offline embedder."""
-    from shared.adapters.firestore_kb import FirestoreKnowledgeBase
+def knowledge_base() -> KnowledgeStore:
+    """The knowledge base the settings choose, with the offline embedder."""
     from shared.adapters.local_embeddings import LocalEmbedder
+
+    settings = get_settings()
+    if settings.kb_backend == "mongodb":
+        from shared.adapters.mongo_kb import MongoKnowledgeBase
+
+        return MongoKnowledgeBase.from_uri(
+            secrets().get("mongodb-uri"),
+            LocalEmbedder(),
+            database=settings.mongodb_database,
+            collection=settings.mongodb_collection,
+        )
+    from shared.adapters.firestore_kb import FirestoreKnowledgeBase
 
     return FirestoreKnowledgeBase(_firestore(), LocalEmbedder())
 

@@ -69,21 +69,46 @@ def chat(sim_url: str, wa_id: str, name: str, wait_seconds: float) -> int:
 
 
 def kb_import(path: Path) -> int:
-    """Import entries into the knowledge base; idempotent by id."""
+    """Import entries; idempotent by id; reports every line it skipped and why."""
     from shared.bootstrap import knowledge_base
-    from shared.domain.knowledge import read_entries
+    from shared.domain.knowledge import read_file
+    from shared.settings import get_settings
 
-    count = knowledge_base().upsert(read_entries(path))
-    print(f"imported {count} entries from {path}")
-    return 0
+    report = read_file(path, default_namespace=get_settings().default_assistant)
+    for line, reason in report.skipped:
+        print(f"skipped {path}:{line}: {reason}", file=sys.stderr)
+    count = knowledge_base().upsert(report.entries)
+    print(f"imported {count} entries from {path}; skipped {len(report.skipped)} line(s)")
+    return 1 if report.skipped and not count else 0
 
 
 def kb_export(namespace: str | None) -> int:
-    """Print every entry as JSON lines."""
+    """Print every entry as JSON lines (the import format)."""
     from shared.bootstrap import knowledge_base
 
     for entry in knowledge_base().export(namespace):
         print(entry.model_dump_json(exclude_none=True))
+    return 0
+
+
+def kb_maintain(action: str, namespace: str | None) -> int:
+    """Purge expired entries, re-embed after a model change, or create Atlas indexes."""
+    from datetime import UTC, datetime
+
+    from shared.bootstrap import knowledge_base
+
+    kb = knowledge_base()
+    if action == "purge-expired":
+        print(f"purged {kb.purge_expired(datetime.now(tz=UTC))} expired variant(s)")
+    elif action == "reembed":
+        print(f"re-embedded {kb.reembed(namespace)} variant(s)")
+    else:
+        ensure = getattr(kb, "ensure_indexes", None)
+        if ensure is None:
+            print("this backend's indexes are declared in Terraform; nothing to do")
+        else:
+            ensure()
+            print("indexes ensured")
     return 0
 
 
@@ -101,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     kb = commands.add_parser("kb", help="knowledge base").add_subparsers(dest="kb", required=True)
     kb.add_parser("import", help="import a JSONL or CSV file").add_argument("file", type=Path)
     kb.add_parser("export", help="print entries as JSONL").add_argument("--namespace")
+    kb.add_parser("purge-expired", help="delete expired entries now")
+    kb.add_parser("reembed", help="re-embed variants made by another model").add_argument(
+        "--namespace"
+    )
+    kb.add_parser("ensure-indexes", help="create MongoDB Atlas indexes (KB_BACKEND=mongodb)")
     args = parser.parse_args(argv)
     if args.command == "chat":
         return chat(args.sim.rstrip("/"), args.wa_id, args.name, args.wait)
@@ -110,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.kb == "import":
             return kb_import(args.file)
-        return kb_export(args.namespace)
+        if args.kb == "export":
+            return kb_export(args.namespace)
+        return kb_maintain(args.kb, getattr(args, "namespace", None))
     except (OSError, ValueError) as error:
         print(f"atende kb: {error}", file=sys.stderr)
         return 2

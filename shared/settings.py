@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # NoDecode: the validator below parses it, so that a blank value means "no mapping".
     assistants_by_phone_number_id: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
+    # Where the knowledge base lives: Firestore vector search (the local default) or MongoDB
+    # Atlas (the URI is the secret `mongodb-uri`).
+    kb_backend: Literal["firestore", "mongodb"] = "firestore"
+    mongodb_database: str = "atende"
+    mongodb_collection: str = "kb_entries"
     # Measured on the sample set: related questions score 0.46-0.76, unrelated ones <= 0.31.
     kb_min_score: float = 0.42
     handoff_message: str = (

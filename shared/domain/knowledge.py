@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["KnowledgeEntry", "read_entries"]
+__all__ = ["ImportReport", "KnowledgeEntry", "read_entries", "read_file"]
 
 
 class KnowledgeEntry(BaseModel):
@@ -61,24 +62,62 @@ class KnowledgeEntry(BaseModel):
         return value
 
 
-def read_entries(path: Path) -> Iterator[KnowledgeEntry]:
-    """Entries from a `.jsonl` or `.csv` file; raises ValueError naming the bad line."""
+@dataclass
+class ImportReport:
+    """What an import read: the valid entries and the lines it skipped, with why."""
+
+    entries: list[KnowledgeEntry] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_entries(path: Path, *, default_namespace: str = "sac") -> Iterator[KnowledgeEntry]:
+    """Entries from a `.jsonl` or `.csv` file; raises ValueError naming the first bad line."""
+    report = read_file(path, default_namespace=default_namespace)
+    if report.skipped:
+        line, reason = report.skipped[0]
+        raise ValueError(f"{path}:{line}: {reason}")
+    yield from report.entries
+
+
+def read_file(path: Path, *, default_namespace: str = "sac") -> ImportReport:
+    """Every valid entry of a `.jsonl` or `.csv` file, and each bad line with its reason."""
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for line, row in _rows(path):
+        if isinstance(row, str):
+            report.skipped.append((line, row))
+            continue
+        if isinstance(row, dict) and not row.get("namespace"):
+            row = {**row, "namespace": default_namespace}
+        try:
+            entry = KnowledgeEntry.model_validate(row)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
+                for e in error.errors(include_input=False, include_url=False)
+            )
+            report.skipped.append((line, problems))
+            continue
+        if entry.id in seen:
+            report.skipped.append((line, f"id {entry.id} repeats line {seen[entry.id]}"))
+            continue
+        seen[entry.id] = line
+        report.entries.append(entry)
+    return report
+
+
+def _rows(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed row) pairs; a row that cannot be parsed comes as its error text."""
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             for line, row in enumerate(csv.DictReader(handle), start=2):
-                yield _entry(row, path, line)
+                yield line, row
         return
     with path.open(encoding="utf-8") as handle:
         for line, text in enumerate(handle, start=1):
-            if text.strip():
-                try:
-                    yield _entry(json.loads(text), path, line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{line}: not JSON: {error}") from error
-
-
-def _entry(row: object, path: Path, line: int) -> KnowledgeEntry:
-    try:
-        return KnowledgeEntry.model_validate(row)
-    except ValueError as error:
-        raise ValueError(f"{path}:{line}: {error}") from error
+            if not text.strip():
+                continue
+            try:
+                yield line, json.loads(text)
+            except json.JSONDecodeError as error:
+                yield line, f"not JSON: {error.msg}"

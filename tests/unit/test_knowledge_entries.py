@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.knowledge import KnowledgeEntry, read_entries
+from shared.domain.knowledge import KnowledgeEntry, read_entries, read_file
 
 HEADER = "id,question,answer,namespace,category,tags,paraphrases,expires_at\n"
 
@@ -91,11 +91,22 @@ def test_invalid_jsonl_entry_names_file_and_line(tmp_path: Path) -> None:
     good = json.dumps({"id": "a", "question": "q", "answer": "r"})
     bad = json.dumps({"id": "b", "question": "q"})
     path = _write(tmp_path, "kb.jsonl", f"{good}\n{bad}\n")
-    entries = read_entries(path)
-    assert next(entries).id == "a"
+    # Nothing is imported from a file with a bad line: the whole file is checked first.
     with pytest.raises(ValueError, match=re.escape(f"{path}:2: ")) as raised:
-        next(entries)
+        list(read_entries(path))
     assert "answer" in str(raised.value)
+
+
+def test_read_file_reports_every_bad_line_and_keeps_the_good(tmp_path: Path) -> None:
+    good = json.dumps({"id": "a", "question": "q", "answer": "r"})
+    lines = [good, json.dumps({"id": "b", "question": "q"}), "{not json", good, ""]
+    report = read_file(_write(tmp_path, "kb.jsonl", "\n".join(lines)), default_namespace="saf")
+    assert [e.id for e in report.entries] == ["a"]
+    assert report.entries[0].namespace == "saf"
+    assert [line for line, _ in report.skipped] == [2, 3, 4]
+    assert "answer" in report.skipped[0][1]
+    assert "not JSON" in report.skipped[1][1]
+    assert "repeats line 1" in report.skipped[2][1]
 
 
 def test_invalid_csv_row_names_file_and_line(tmp_path: Path) -> None:
