@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,7 +97,7 @@ class _OtherModel:
         self._inner = inner
         self.model_id = "another-model"
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return self._inner.embed(texts)
 
 
@@ -130,7 +131,7 @@ def test_a_query_of_the_wrong_dimension_is_refused(db: firestore.Client) -> None
         dimensions = 512
         model_id = "short"
 
-        def embed(self, texts: list[str]) -> list[list[float]]:
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
             return [[0.1] * 8 for _ in texts]
 
     with pytest.raises(ValueError, match="dimensions"):
