@@ -20,6 +20,7 @@ from shared.domain.models import (
     KnowledgeHit,
     TicketStatus,
 )
+from shared.domain.text_search import keywords
 from shared.ports import KnowledgeBase
 from shared.settings import Settings
 
@@ -44,6 +45,7 @@ class TurnState(TypedDict, total=False):
     small_talk: SmallTalk | None
     hits: list[KnowledgeHit]
     answers: list[KnowledgeHit]
+    unanswered: list[str]
     replies: list[str]
     route: str
     status: TicketStatus
@@ -75,23 +77,51 @@ def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     queries = [question, *lines] if len(lines) > 1 else [question]
     best: dict[str, KnowledgeHit] = {}
     answered: list[KnowledgeHit] = []
+    unanswered: list[str] = []
     for query in queries:
         hits = ctx.knowledge_base.search(ctx.namespace, query, limit=3)
         for hit in hits:
             if hit.entry_id not in best or best[hit.entry_id].score < hit.score:
                 best[hit.entry_id] = hit
-        if query is not question and hits and hits[0].score >= ctx.min_score:
+        if query is question:
+            continue
+        if hits and hits[0].score >= ctx.min_score:
             answered.append(hits[0])
+        elif keywords(query):
+            # A real question of its own ("e o estacionamento, tem?"), not a filler line.
+            unanswered.append(query)
     ranked = sorted(best.values(), key=lambda h: h.score, reverse=True)
     # Two questions in one burst get both answers, in the order they were asked.
     distinct = list({hit.entry_id: hit for hit in answered}.values())
-    return {"hits": ranked, "answers": distinct if len(distinct) > 1 else ranked[:1]}
+    return {
+        "hits": ranked,
+        "answers": distinct if len(distinct) > 1 or unanswered else ranked[:1],
+        "unanswered": unanswered if distinct else [],
+    }
 
 
-def check(state: TurnState, runtime: Runtime[AgentContext]) -> Literal["answer", "handoff"]:
-    """Answer only when an entry is close enough; never guess."""
+def check(
+    state: TurnState, runtime: Runtime[AgentContext]
+) -> Literal["answer", "partial", "handoff"]:
+    """Answer only when an entry is close enough; never guess, never drop a question."""
     answers = state.get("answers", [])
-    return "answer" if answers and answers[0].score >= runtime.context.min_score else "handoff"
+    if not answers or answers[0].score < runtime.context.min_score:
+        return "handoff"
+    return "partial" if state.get("unanswered") else "answer"
+
+
+def partial(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
+    """Answer what the knowledge base knows and hand the rest to a human."""
+    answered = answer(state)
+    rest = "\n".join(state["unanswered"])
+    return {
+        "replies": [*answered["replies"], runtime.context.handoff_message],
+        "route": "partial_handoff",
+        "status": TicketStatus.TRANSFERRED_TO_ANALYST,
+        "category": runtime.context.namespace,
+        "question": rest,
+        "summary": f"{answered['summary']} Sem resposta na base: {rest}.",
+    }
 
 
 def answer(state: TurnState) -> TurnState:
@@ -146,12 +176,13 @@ def build_graph() -> Any:
     builder.add_node("retrieve", retrieve)
     builder.add_node("answer", answer)
     builder.add_node("handoff", handoff)
+    builder.add_node("partial", partial)
     builder.add_node("small_talk", small_talk)
     builder.add_node("unreadable", unreadable)
     builder.add_edge(START, "understand")
     builder.add_conditional_edges("understand", choose_path)
     builder.add_conditional_edges("retrieve", check)
-    for final in ("answer", "handoff", "small_talk", "unreadable"):
+    for final in ("answer", "partial", "handoff", "small_talk", "unreadable"):
         builder.add_edge(final, END)
     return builder.compile(name="kb_assistant")
 

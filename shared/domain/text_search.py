@@ -16,7 +16,7 @@ _STOPWORDS = frozenset(
     eu foi ha isso isto ja la lhe mais mas me meu minha na nas nao nem no nos nossa o os ou
     para pela pelo pode por pra qual quais quando que quem se sem ser seu sua tem tenho ter
     um uma umas uns voce voces vcs vc ai aqui bom boa dia oi ola queria quero gostaria saber
-    favor obrigado obrigada tudo bem sobre sim""".split()
+    favor obrigado obrigada tudo bem sobre sim coisa duvida pergunta""".split()
 )
 
 

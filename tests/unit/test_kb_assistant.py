@@ -191,8 +191,28 @@ def test_one_line_matching_answers_with_the_best_hit(
     )
     reply = _ask(kb, "Aceitam PIX?", "Tem estacionamento?")
     assert len(kb.searches) == 3
+    # The known question is answered; the other is not dropped but handed to a human.
+    assert reply.texts[0] == PIX_ANSWER
+    assert len(reply.texts) == 2  # the answer, then the handoff message
+    assert reply.route == "partial_handoff"
+    assert reply.ticket_status == TicketStatus.TRANSFERRED_TO_ANALYST
+    assert reply.question == "Tem estacionamento?"
+    assert "0.70" in reply.summary and "Tem estacionamento?" in reply.summary
+
+
+def test_a_filler_line_is_not_a_question_of_its_own(
+    make_kb: Callable[..., Any], make_hit: Callable[..., Any]
+) -> None:
+    kb = make_kb(
+        by_query={
+            "queria saber uma coisa\nAceitam PIX?": [make_hit("pix", PIX_ANSWER, 0.50)],
+            "Aceitam PIX?": [make_hit("pix", PIX_ANSWER, 0.70)],
+        },
+        default=[make_hit("boleto", "Boleto.", 0.10)],
+    )
+    reply = _ask(kb, "queria saber uma coisa", "Aceitam PIX?")
     assert reply.texts == [PIX_ANSWER]
-    assert "0.70" in reply.summary
+    assert reply.route == "knowledge_base"
 
 
 def test_no_line_close_enough_hands_off(
