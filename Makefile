@@ -6,7 +6,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo up down test test-fast lint eval bench lock bundles clean
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
+
+.PHONY: install tools demo up down test test-fast lint eval bench lock bundles clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,6 +22,15 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 install: $(STAMP)
 
+# checkov lives apart: its bundled HCL parser installs the same module name as python-hcl2.
+$(TOOLS_STAMP): requirements-tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.lock
+	rm -f $(TOOLS)/.installed-*
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: install            ## the whole local stack in the foreground; Ctrl-C stops it
 	$(PY) -m shared.localstack.stack run
 
@@ -28,7 +40,7 @@ up: install              ## the same stack in the background, returns once healt
 down:                    ## stop what `make up` started
 	$(PY) -m shared.localstack.stack down
 
-test: install            ## unit, integration and end-to-end tests (starts its own emulators)
+test: install tools      ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest
 
 test-fast: install       ## unit tests only
@@ -51,6 +63,7 @@ lock:                    ## re-pin dependencies (needs network to the package in
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	echo "checkov==3.3.30" | $(VENV)/bin/uv pip compile - --python-version 3.11 --generate-hashes -o requirements-tools.lock
 
 clean:
-	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,10 @@ class _CloudJsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "logger": record.name,
         }
+        # Structured fields (`extra={"fields": {...}}`) feed the log-based metrics.
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

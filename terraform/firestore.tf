@@ -15,13 +15,18 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.enabled]
 }
 
-# TTL policies: Firestore deletes a document some time after its expire_at has passed.
-# The timestamp fields are exempt from single-field indexing, as Google advises for TTL
-# fields, since nothing queries them and monotonically increasing values hotspot indexes.
+# TTL policies: Firestore deletes a document some time after its TTL field has passed.
+# Timestamp fields nothing queries are exempt from single-field indexing, as Google advises
+# for TTL fields (monotonically increasing values hotspot indexes). kb_entries.expires_at
+# keeps its index: `atende kb purge-expired` queries expires_at <= now.
 locals {
   ttl_fields = {
-    inbound_events = "expire_at" # webhook deduplication records
-    leases         = "expire_at" # agent_turn conversation leases
+    # webhook deduplication records
+    inbound_events = { field = "expire_at", indexed = false }
+    # agent_turn conversation leases
+    leases = { field = "expire_at", indexed = false }
+    # knowledge-base entries with an expiry date (shared/adapters/firestore_kb.py)
+    kb_entries = { field = "expires_at", indexed = true }
   }
 }
 
@@ -31,10 +36,15 @@ resource "google_firestore_field" "ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
   collection = each.key
-  field      = each.value
+  field      = each.value.field
 
   ttl_config {}
-  index_config {}
+
+  # An empty index_config removes the field's single-field indexes; none keeps the defaults.
+  dynamic "index_config" {
+    for_each = each.value.indexed ? [] : [each.key]
+    content {}
+  }
 }
 
 # Knowledge-base vector search: nearest neighbours on a 512-dimension embedding, filtered

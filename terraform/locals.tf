@@ -17,6 +17,7 @@ locals {
     "whatsapp-verify-token",
     "whatsapp-access-token",
     "log-pseudonym-key",
+    "mongodb-uri",
   ])
 
   # Every function reads these.
@@ -71,8 +72,10 @@ locals {
         MAX_WAIT_SECONDS     = tostring(var.max_wait_seconds)
         LEASE_SECONDS        = tostring(var.lease_seconds)
         KB_MIN_SCORE         = tostring(var.kb_min_score)
+        KB_BACKEND           = var.kb_backend
       }
-      secrets      = ["log-pseudonym-key"]
+      # mongodb-uri is read only with kb_backend = "mongodb"; without a version it holds nothing.
+      secrets      = ["log-pseudonym-key", "mongodb-uri"]
       publishes_to = ["outbound", "handoffs", "agent-turns", "dead-letter"]
       # roles/aiplatform.user joins here when the graph calls Gemini (not yet).
       project_roles = []
@@ -192,6 +195,10 @@ locals {
     "roles/cloudfunctions.admin",
     "roles/datastore.owner",
     "roles/iam.workloadIdentityPoolAdmin",
+    "roles/logging.configWriter",
+    "roles/monitoring.alertPolicyEditor",
+    "roles/monitoring.dashboardEditor",
+    "roles/monitoring.notificationChannelEditor",
     "roles/pubsub.admin",
     "roles/run.admin",
     "roles/secretmanager.admin",

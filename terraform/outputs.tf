@@ -40,3 +40,21 @@ output "function_source_bucket" {
   description = "Bucket holding the zipped function sources."
   value       = google_storage_bucket.function_sources.name
 }
+
+output "dashboard_url" {
+  description = "Cloud Monitoring dashboard of this environment (messages, turns, handoffs, latency, failures, dead letters, LLM cost)."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${basename(google_monitoring_dashboard.atende.id)}?project=${var.project_id}"
+}
+
+output "alert_policies" {
+  description = "Alert policy resource names, keyed by alert (function error rates keyed error_rate/<function>)."
+  value = merge(
+    {
+      dead_letter     = google_monitoring_alert_policy.dead_letter.name
+      webhook_latency = google_monitoring_alert_policy.webhook_latency.name
+      llm_daily_cost  = google_monitoring_alert_policy.llm_daily_cost.name
+      pubsub_backlog  = google_monitoring_alert_policy.pubsub_backlog.name
+    },
+    { for name, policy in google_monitoring_alert_policy.function_error_rate : "error_rate/${name}" => policy.name },
+  )
+}

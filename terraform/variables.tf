@@ -200,6 +200,17 @@ variable "kb_min_score" {
   default     = 0.42
 }
 
+variable "kb_backend" {
+  description = "KB_BACKEND: where agent_turn searches the knowledge base, firestore (vector search in the (default) database) or mongodb (Atlas Vector Search; the URI is the secret mongodb-uri)."
+  type        = string
+  default     = "firestore"
+
+  validation {
+    condition     = contains(["firestore", "mongodb"], var.kb_backend)
+    error_message = "kb_backend must be firestore or mongodb (the values shared.settings accepts)."
+  }
+}
+
 variable "whatsapp_api_base_url" {
   description = "WHATSAPP_API_BASE_URL: base URL of the WhatsApp Cloud API (Graph API)."
   type        = string
@@ -257,5 +268,64 @@ variable "message_retention_seconds" {
   validation {
     condition     = var.message_retention_seconds >= 600 && var.message_retention_seconds <= 2678400
     error_message = "message_retention_seconds must be between 600 (10 minutes) and 2678400 (31 days)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Monitoring (monitoring.tf; runbook in docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+variable "alert_email_addresses" {
+  description = "Email addresses that receive every alert (one Cloud Monitoring email channel each). Empty: the alerts still open incidents in the console, but notify nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alert_email_addresses : can(regex("^[^@ ]+@[^@ ]+[.][^@ ]+$", address))])
+    error_message = "alert_email_addresses must hold email addresses."
+  }
+}
+
+variable "alert_error_ratio" {
+  description = "Share of a function's requests ending in 5xx, sustained for 10 minutes, that opens an incident (0.05 = 5%)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_error_ratio > 0 && var.alert_error_ratio <= 1
+    error_message = "alert_error_ratio must be in (0, 1]."
+  }
+}
+
+variable "webhook_p99_latency_threshold_ms" {
+  description = "99th percentile latency of the webhook, in milliseconds, sustained for 10 minutes, that opens an incident."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.webhook_p99_latency_threshold_ms > 0
+    error_message = "webhook_p99_latency_threshold_ms must be positive."
+  }
+}
+
+variable "llm_daily_budget_usd" {
+  description = "Language-model spend (list price, US dollars) over a rolling 24 hours that opens an incident. See docs/cost.md for what a conversation costs."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.llm_daily_budget_usd > 0
+    error_message = "llm_daily_budget_usd must be positive."
+  }
+}
+
+variable "pubsub_oldest_unacked_alert_seconds" {
+  description = "Age, in seconds, of the oldest unacknowledged message on a push subscription that opens an incident (a message being retried or stuck)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.pubsub_oldest_unacked_alert_seconds >= 60
+    error_message = "pubsub_oldest_unacked_alert_seconds must be at least 60."
   }
 }

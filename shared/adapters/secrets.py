@@ -6,7 +6,16 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["LOCAL_DEFAULTS", "EnvSecrets", "SecretManagerSecrets"]
+__all__ = ["LOCAL_DEFAULTS", "SECRET_IDS", "EnvSecrets", "SecretManagerSecrets"]
+
+# Every secret the code may read (Terraform declares exactly these).
+SECRET_IDS = (
+    "whatsapp-app-secret",
+    "whatsapp-verify-token",
+    "whatsapp-access-token",
+    "log-pseudonym-key",
+    "mongodb-uri",
+)
 
 # Only for the local stack and tests; the cloud never falls back to these.
 LOCAL_DEFAULTS = {

@@ -31,3 +31,7 @@ function_settings = {
 
 firestore_point_in_time_recovery = true
 firestore_delete_protection      = true
+
+# Alert when language-model spend (list price) passes this in 24 hours: about four times
+# the model spend docs/cost.md estimates for 1,000 conversations a day.
+llm_daily_budget_usd = 25

@@ -27,3 +27,7 @@ function_settings = {
 }
 
 firestore_delete_protection = false
+
+# Alert when language-model spend (list price) passes this in 24 hours; staging traffic is
+# tests, so the budget is small.
+llm_daily_budget_usd = 5

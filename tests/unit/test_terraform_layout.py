@@ -1,129 +1,109 @@
-"""Light structural checks of terraform/: plain-text reads, no HCL parser, no providers."""
+"""Layout of terraform/: typed and described inputs, described outputs, a README that lists
+every file, environment files that set only real variables, alerts that notify and document.
+
+What Terraform deploys is checked against the code in test_terraform_crosscheck.py.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import hcl2
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
-TOPICS = ("inbound", "agent-turns", "outbound", "handoffs", "dead-letter")
-PRIMITIVE_ROLES = re.compile(r"roles/(owner|editor|viewer)\b")
+FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/main.py"))
+_OPTIONS = hcl2.SerializationOptions(
+    strip_string_quotes=True, with_comments=False, explicit_blocks=False
+)
 
 
-def _tf_files() -> list[Path]:
-    return sorted(TERRAFORM_DIR.glob("*.tf"))
+@cache
+def _load(path: Path) -> dict[str, Any]:
+    """One file, parsed once (the tests only read it)."""
+    with path.open(encoding="utf-8") as handle:
+        return dict(hcl2.load(handle, serialization_options=_OPTIONS))
 
 
-def _read(name: str) -> str:
-    return (TERRAFORM_DIR / name).read_text(encoding="utf-8")
+def _blocks(kind: str) -> dict[str, dict[str, Any]]:
+    """name -> body of every top-level block of a kind (variable, output) in terraform/*.tf."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        for block in _load(path).get(kind, []):
+            found.update(block)
+    return found
 
 
-def _blocks(text: str, kind: str) -> dict[str, str]:
-    """Bodies of the top-level `kind "name" { ... }` blocks, matched by brace counting."""
-    bodies: dict[str, str] = {}
-    for match in re.finditer(rf'^{kind} "([^"]+)" \{{', text, flags=re.MULTILINE):
-        depth, position = 1, match.end()
-        while depth and position < len(text):
-            depth += {"{": 1, "}": -1}.get(text[position], 0)
-            position += 1
-        bodies[match.group(1)] = text[match.end() : position - 1]
-    return bodies
+def _resources(kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        for block in _load(path).get("resource", []):
+            found.update(block.get(kind, {}))
+    return found
 
 
-def _terraform_functions() -> dict[str, str]:
-    """Function directory name -> entry point, from `functions = { ... }` in locals.tf."""
-    block = re.search(
-        r"^  functions = \{\n(.*?)^  \}\n", _read("locals.tf"), re.MULTILINE | re.DOTALL
-    )
-    assert block, "locals.tf declares no `functions = { ... }` map"
-    entries = re.findall(
-        r'^    (\w+) = \{\n\s+entry_point\s+= "(\w+)"', block.group(1), flags=re.MULTILINE
-    )
-    return dict(entries)
-
-
-def test_locals_declare_the_five_functions() -> None:
-    assert set(_terraform_functions()) == {
-        "webhook",
-        "intake",
-        "agent_turn",
-        "outbound",
-        "dead_letter",
-    }
-
-
-@pytest.mark.parametrize("name", sorted(_terraform_functions()))
-def test_terraform_function_has_its_entry_point_in_code(name: str) -> None:
-    main = REPO_ROOT / "functions" / name / "main.py"
-    if not main.is_file():
-        pytest.skip(f"functions/{name}/main.py is not written yet")
-    entry_point = _terraform_functions()[name]
-    assert re.search(rf"^def {entry_point}\(", main.read_text(encoding="utf-8"), re.MULTILINE), (
-        f"functions/{name}/main.py defines no `{entry_point}` entry point"
-    )
-
-
-def test_every_function_directory_is_deployed() -> None:
-    written = {path.parent.name for path in (REPO_ROOT / "functions").glob("*/main.py")}
-    assert written <= set(_terraform_functions()), "a function is missing from terraform/locals.tf"
-
-
-def test_all_topics_are_declared() -> None:
-    locals_tf = _read("locals.tf")
-    topics = re.search(r"topics\s*=\s*toset\(\[([^\]]*)\]\)", locals_tf)
-    assert topics, "locals.tf declares no topics set"
-    assert set(re.findall(r'"([^"]+)"', topics.group(1))) == set(TOPICS)
-
-
-def test_no_primitive_roles() -> None:
-    offenders = [
-        path.name
-        for path in _tf_files()
-        if PRIMITIVE_ROLES.search(path.read_text(encoding="utf-8"))
-    ]
-    assert offenders == []
+def test_every_file_parses_and_is_listed_in_the_readme() -> None:
+    readme = (TERRAFORM_DIR / "README.md").read_text(encoding="utf-8")
+    files = sorted(TERRAFORM_DIR.glob("*.tf"))
+    assert files
+    unlisted = [path.name for path in files if f"`{path.name}`" not in readme]
+    assert unlisted == [], "add these files to the table in terraform/README.md"
+    for path in files:
+        _load(path)
 
 
 def test_every_variable_is_typed_and_described() -> None:
-    variables = _blocks(_read("variables.tf"), "variable")
+    variables = _blocks("variable")
     assert variables
-    undescribed = [
-        name
-        for name, body in variables.items()
-        if not re.search(r"^\s*description\s*=", body, re.MULTILINE)
-    ]
-    untyped = [
-        name
-        for name, body in variables.items()
-        if not re.search(r"^\s*type\s*=", body, re.MULTILINE)
-    ]
-    assert undescribed == []
-    assert untyped == []
+    assert [name for name, body in variables.items() if not body.get("description")] == []
+    assert [name for name, body in variables.items() if "type" not in body] == []
 
 
 def test_every_output_is_described() -> None:
-    outputs = _blocks(_read("outputs.tf"), "output")
-    assert {"webhook_url", "function_urls", "topics"} <= set(outputs)
-    assert [name for name, body in outputs.items() if "description" not in body] == []
+    outputs = _blocks("output")
+    assert {"webhook_url", "function_urls", "topics", "dashboard_url"} <= set(outputs)
+    assert [name for name, body in outputs.items() if not body.get("description")] == []
 
 
-def test_topology_matches_the_local_stack() -> None:
-    topology = pytest.importorskip("shared.topology")
-    locals_tf = _read("locals.tf")
-    assert set(topology.TOPICS) == set(TOPICS)
-    for subscription in topology.PUSH_SUBSCRIPTIONS:
-        block = re.search(rf'"{re.escape(subscription.name)}" = \{{(.*?)\}}', locals_tf, re.DOTALL)
-        assert block, f"push subscription {subscription.name} is not in locals.tf"
-        body = block.group(1)
-        assert re.search(rf'topic\s+= "{subscription.topic}"', body)
-        assert re.search(rf'function\s+= "{subscription.function}"', body)
-        assert re.search(rf"ack_deadline_seconds\s+= {subscription.ack_deadline_seconds}\b", body)
-        assert re.search(rf"message_ordering\s+= {str(subscription.ordered).lower()}\b", body)
-        assert re.search(rf"dead_letter\s+= {str(subscription.dead_letter).lower()}\b", body)
-    for name, topic in topology.PULL_SUBSCRIPTIONS.items():
-        assert re.search(rf'"{re.escape(name)}"\s+= \{{ topic = "{topic}" \}}', locals_tf), (
-            f"pull subscription {name} on {topic} is not in locals.tf"
-        )
+@pytest.mark.parametrize(
+    "path", sorted(TERRAFORM_DIR.glob("environments/*.tfvars")), ids=lambda path: path.name
+)
+def test_environment_files_set_only_declared_variables(path: Path) -> None:
+    values = _load(path)
+    assert set(values) <= set(_blocks("variable")), f"{path.name} sets undeclared variables"
+    assert set(values.get("function_settings", {})) <= set(FUNCTIONS)
+
+
+def test_function_settings_default_covers_every_function() -> None:
+    default = _blocks("variable")["function_settings"]["default"]
+    assert set(default) == set(FUNCTIONS)
+
+
+def test_every_alert_notifies_and_documents() -> None:
+    policies = _resources("google_monitoring_alert_policy")
+    assert {"dead_letter", "function_error_rate", "webhook_latency", "llm_daily_cost"} <= set(
+        policies
+    )
+    for name, body in policies.items():
+        assert body.get("notification_channels") == "${local.alert_notification_channels}", name
+        documentation = body.get("documentation", [{}])[0]
+        assert documentation.get("subject") and documentation.get("content"), name
+        assert "runbook" in documentation["content"], name
+        assert body.get("severity") in {"CRITICAL", "ERROR", "WARNING"}, name
+
+
+def test_the_dashboard_is_json_encoded_from_locals() -> None:
+    dashboards = _resources("google_monitoring_dashboard")
+    assert list(dashboards) == ["atende"]
+    assert dashboards["atende"]["dashboard_json"] == "${jsonencode(local.dashboard_layout)}"
+
+
+def test_log_metrics_are_named_under_atende() -> None:
+    metrics = _resources("google_logging_metric")
+    assert metrics
+    names = {body["name"] for body in metrics.values()}
+    assert all(re.fullmatch(r"atende/[a-z_]+", name) for name in names), names
