@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shared.handlers.intake import IntakeService
     from shared.handlers.outbound import OutboundService
     from shared.handlers.webhook import WebhookConfig
-    from shared.ports import KnowledgeStore, Publisher, SecretSource
+    from shared.ports import Embedder, KnowledgeStore, Publisher, SecretSource
 
 __all__ = [
     "agent_turn_service",
@@ -101,23 +101,39 @@ def store() -> Any:
 
 
 @_once
-def knowledge_base() -> KnowledgeStore:
-    """The knowledge base the settings choose, with the offline embedder."""
+def embedder() -> Embedder:
+    """The embedder the settings choose (offline USE v3 by default)."""
+    settings = get_settings()
+    if settings.embedding_backend == "vertex":
+        from shared.adapters.vertex import VertexEmbedder
+
+        return VertexEmbedder(
+            project=settings.google_cloud_project,
+            location=settings.vertex_location,
+            model=settings.vertex_embedding_model,
+            endpoint=settings.vertex_endpoint,
+        )
     from shared.adapters.local_embeddings import LocalEmbedder
 
+    return LocalEmbedder()
+
+
+@_once
+def knowledge_base() -> KnowledgeStore:
+    """The knowledge base the settings choose."""
     settings = get_settings()
     if settings.kb_backend == "mongodb":
         from shared.adapters.mongo_kb import MongoKnowledgeBase
 
         return MongoKnowledgeBase.from_uri(
             secrets().get("mongodb-uri"),
-            LocalEmbedder(),
+            embedder(),
             database=settings.mongodb_database,
             collection=settings.mongodb_collection,
         )
     from shared.adapters.firestore_kb import FirestoreKnowledgeBase
 
-    return FirestoreKnowledgeBase(_firestore(), LocalEmbedder())
+    return FirestoreKnowledgeBase(_firestore(), embedder())
 
 
 def webhook_runtime() -> tuple[WebhookConfig, Publisher]:

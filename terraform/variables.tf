@@ -211,6 +211,23 @@ variable "kb_backend" {
   }
 }
 
+variable "embedding_backend" {
+  description = "EMBEDDING_BACKEND: local (USE v3, 512-d, no API calls) or vertex (text-multilingual-embedding-002, 768-d); sets the Firestore vector index dimension too."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "vertex"], var.embedding_backend)
+    error_message = "embedding_backend must be local or vertex (the values shared.settings accepts)."
+  }
+}
+
+variable "vertex_location" {
+  description = "VERTEX_LOCATION: Vertex AI region for embeddings (and later Gemini)."
+  type        = string
+  default     = "us-central1"
+}
+
 variable "whatsapp_api_base_url" {
   description = "WHATSAPP_API_BASE_URL: base URL of the WhatsApp Cloud API (Graph API)."
   type        = string

@@ -1376,7 +1376,7 @@ def test_a_function_that_starts_calling_vertex_ai_is_reported(
 ) -> None:
     bootstrap = tmp_path / "bootstrap.py"
     source = BOOTSTRAP.read_text(encoding="utf-8")
-    anchor = "    from shared.handlers.agent_turn import AgentTurnService\n"
+    anchor = "    from shared.handlers.outbound import OutboundService\n"
     assert anchor in source
     bootstrap.write_text(
         source.replace(anchor, anchor + "    from shared.adapters import vertex  # noqa\n"),
@@ -1384,7 +1384,7 @@ def test_a_function_that_starts_calling_vertex_ai_is_reported(
     )
     problems = check_api_roles(tf, collect_code_facts(bootstrap=bootstrap))
     assert problems == [
-        "agent_turn: uses shared.adapters.vertex but lacks roles/aiplatform.user (project_roles)"
+        "outbound: uses shared.adapters.vertex but lacks roles/aiplatform.user (project_roles)"
     ]
 
 

@@ -517,3 +517,23 @@ def test_live_vertex_round_trip() -> None:
     assert isinstance(triage, Triage)
     assert [len(v) for v in vectors] == [768, 768]
     assert sum(a * b for a, b in zip(*vectors, strict=True)) > 0.5
+
+
+def test_bootstrap_picks_the_vertex_embedder_from_settings(
+    standin: VertexStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import bootstrap
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("EMBEDDING_BACKEND", "vertex")
+    monkeypatch.setenv("VERTEX_ENDPOINT", standin.url)
+    get_settings.cache_clear()
+    bootstrap.embedder.cache_clear()
+    try:
+        chosen = bootstrap.embedder()
+        assert isinstance(chosen, VertexEmbedder)
+        (vector,) = chosen.embed(["Vocês aceitam PIX?"])
+        assert len(vector) == chosen.dimensions == 768
+    finally:
+        get_settings.cache_clear()
+        bootstrap.embedder.cache_clear()
