@@ -78,28 +78,34 @@ class FirestoreKnowledgeBase:
     def upsert(self, entries: Iterable[KnowledgeEntry]) -> int:
         """Write entries by id: the same id updates, never duplicates; returns entries written."""
         now = datetime.now(tz=UTC)
-        count = 0
-        for entry in entries:
-            existing = list(
-                self._collection.where(filter=FieldFilter("entry_id", "==", entry.id)).stream()
+        unique = list({entry.id: entry for entry in entries}.values())
+        # Firestore's `in` takes up to 30 values: one read and one batch per 30 entries.
+        for start in range(0, len(unique), 30):
+            chunk = unique[start : start + 30]
+            existing: dict[str, list[Any]] = {}
+            query = self._collection.where(
+                filter=FieldFilter("entry_id", "in", [entry.id for entry in chunk])
             )
-            created = min((d.get("created_at") for d in existing), default=None)
-            if entry.created_at is None and created is not None:
-                entry = entry.model_copy(update={"created_at": created})
-            docs = variant_documents(
-                entry, self._embedder.embed(entry.texts()), self._embedder.model_id, now
-            )
+            for snap in query.stream():
+                existing.setdefault(snap.get("entry_id"), []).append(snap)
+            vectors = iter(self._embedder.embed([t for entry in chunk for t in entry.texts()]))
             batch = self._db.batch()
-            for doc in docs:
-                doc["embedding"] = Vector(doc["embedding"])
-                batch.set(self._collection.document(f"{entry.id}~{doc['variant_index']}"), doc)
-            # Paraphrases that were removed must stop matching.
-            for snap in existing:
-                if int(snap.get("variant_index")) >= len(docs):
-                    batch.delete(snap.reference)
+            for entry in chunk:
+                old = existing.get(entry.id, [])
+                created = min((snap.get("created_at") for snap in old), default=None)
+                if entry.created_at is None and created is not None:
+                    entry = entry.model_copy(update={"created_at": created})
+                own = [next(vectors) for _ in entry.texts()]
+                docs = variant_documents(entry, own, self._embedder.model_id, now)
+                for doc in docs:
+                    doc["embedding"] = Vector(doc["embedding"])
+                    batch.set(self._collection.document(f"{entry.id}~{doc['variant_index']}"), doc)
+                # Paraphrases that were removed must stop matching.
+                for snap in old:
+                    if int(snap.get("variant_index")) >= len(docs):
+                        batch.delete(snap.reference)
             batch.commit()
-            count += 1
-        return count
+        return len(unique)
 
     def export(self, namespace: str | None = None) -> Iterator[KnowledgeEntry]:
         """Every entry, rebuilt from its first variant, ordered by id."""

@@ -156,7 +156,13 @@ def test_purge_removes_only_expired_entries(
             ),
         ]
     )
-    assert kb.purge_expired(now) == 1
+    expired = [
+        snap.id
+        for snap in db.collection("kb_entries").stream()
+        if snap.get("expires_at") is not None and snap.get("expires_at") <= now
+    ]
+    assert "old~0" in expired
+    assert kb.purge_expired(now) == len(expired)
     ids = {snap.get("entry_id") for snap in db.collection("kb_entries").stream()}
     assert "old" not in ids and "live" in ids
 
