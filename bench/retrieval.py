@@ -15,7 +15,8 @@ distributions of answerable and unanswerable questions, the threshold that maxim
 accuracy of "answer or hand off" (answer when the best cosine reaches it and the top entry is
 the expected one; handing off is right only for "none"), and the accuracy at the configured
 `KB_MIN_SCORE` (`Settings().kb_min_score`), also for the agent's own rule (the highest cosine
-among the hybrid top 3).
+among the hybrid top 3) and for the hybrid top entry gated by its own cosine, with a sweep of
+thresholds (answered, precision of the answers, accuracy).
 
 Speed: corpora of 1,000 and 10,000 entries synthesised from the real ones (each copy's
 variants get a different context phrase, so every text has its own vector), embedded for real
@@ -25,8 +26,8 @@ query) on a Firestore emulator that this script starts on a free port, in its ow
 group, and stops at the end, also on an error or Ctrl-C. Query vectors are computed before
 timing (the stores' embedder answers them from a table), so store latency excludes the
 embedding, whose own latency is printed separately. The real KB's size gets a row too. In
-memory every held-out question is timed; the emulator is slow (its keyword query takes
-minutes per question at 10,000 entries), so it is timed on evenly spread samples: 40
+memory every held-out question is timed; the emulator is slow (its keyword query takes a
+minute or more per question at 10,000 entries), so it is timed on evenly spread samples: 40
 questions for `find_nearest` alone, 10 (3 above 1,000 entries) for the whole `search`.
 
 Usage: `.venv/bin/python bench/retrieval.py [--quick] [--search-queries N]`
@@ -137,6 +138,10 @@ class Ranked:
     def best(self) -> tuple[str, float]:
         """The vector ranker's top entry and its cosine ("" and -1 when nothing is live)."""
         return (self.vector[0], self.cosine[self.vector[0]]) if self.vector else ("", -1.0)
+
+    def fused(self) -> tuple[str, float]:
+        """The hybrid ranker's top entry and its cosine ("" and -1 when nothing is live)."""
+        return (self.hybrid[0], self.cosine[self.hybrid[0]]) if self.hybrid else ("", -1.0)
 
     def agent(self) -> tuple[str, float]:
         """What the agent answers from: the highest cosine among the hybrid top 3."""
@@ -350,21 +355,27 @@ def quality(
     print_decisions("agent rule (hybrid top 3), best", best_agent)
     print(f"  {'':34} (same accuracy for any t in ({low_a:.3f}, {high_a:.3f}])")
     print_decisions("agent rule, KB_MIN_SCORE default", decide(agent_scored, default))
+    fused_scored = [(r.case, *r.fused()) for r in ranked]
+    best_fused, low_f, high_f = best_threshold(fused_scored)
+    print_decisions("hybrid top 1 by its cosine, best", best_fused)
+    print(f"  {'':34} (same accuracy for any t in ({low_f:.3f}, {high_f:.3f}])")
+    print_decisions("hybrid top 1, KB_MIN_SCORE default", decide(fused_scored, default))
 
     print("\n  threshold sweep (answered: questions answered, of all; precision: right answers /")
     print("  answered; accuracy as above)")
     columns = f"{'answered':>9} {'precision':>10} {'accuracy':>10}"
-    print(f"  {'':5}  {'vector ranker':^31}   {'agent rule (hybrid top 3)':^31}")
-    print(f"  {'t':>5}  {columns}   {columns}")
+    groups = ("vector ranker", "agent rule (hybrid top 3)", "hybrid top 1 by its cosine")
+    print(f"  {'':5}  " + "   ".join(f"{g:^31}" for g in groups))
+    print(f"  {'t':>5}  " + "   ".join(columns for _ in groups))
     for step in range(8, 16):
         t = step * 0.05
         cells = []
-        for scored in (vector_scored, agent_scored):
+        for scored in (vector_scored, agent_scored, fused_scored):
             d = decide(scored, t)
             answered = d.right_answer + d.wrong_answer + d.false_answer
             precision = d.right_answer / answered if answered else float("nan")
             cells.append(f"{answered:>9} {precision:10.1%} {d.accuracy:10.1%}")
-        print(f"  {t:5.2f}  {cells[0]}   {cells[1]}")
+        print(f"  {t:5.2f}  " + "   ".join(cells))
 
 
 # ------------------------------------------------------------------------------ speed
@@ -546,7 +557,7 @@ class FirestoreEmulator:
         """Start the emulator and wait until it answers "Ok"."""
         gcloud = os.environ.get("GCLOUD", "gcloud")
         if shutil.which(gcloud) is None:
-            raise SystemExit("gcloud (with the Firestore emulator) is required for --speed")
+            raise SystemExit("gcloud (with the Firestore emulator) is required for the speed part")
         with self.log.open("ab") as handle:
             self.process = subprocess.Popen(
                 [
@@ -584,7 +595,10 @@ class FirestoreEmulator:
         pgid = self.process.pid
         _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _group_alive(pgid):
+        while time.monotonic() < deadline:
+            self.process.poll()  # reap the group leader, or it lingers as a zombie
+            if not _group_alive(pgid):
+                break
             time.sleep(0.1)
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
