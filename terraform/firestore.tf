@@ -21,8 +21,6 @@ resource "google_firestore_database" "default" {
 # keeps its index: `atende kb purge-expired` queries expires_at <= now.
 locals {
   ttl_fields = {
-    # webhook deduplication records
-    inbound_events = { field = "expire_at", indexed = false }
     # agent_turn conversation leases
     leases = { field = "expire_at", indexed = false }
     # knowledge-base entries with an expiry date (shared/adapters/firestore_kb.py)

@@ -33,6 +33,19 @@ class KnowledgeEntry(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    def stored_fields(self) -> dict[str, object]:
+        """The fields every stored variant of the entry repeats, whatever the backend."""
+        return {
+            "question": self.question,
+            "paraphrases": self.paraphrases,
+            "answer": self.answer,
+            "namespace": self.namespace,
+            "category": self.category,
+            "tags": self.tags,
+            "source": self.source,
+            "author": self.author,
+        }
+
     def texts(self) -> list[str]:
         """The question and its paraphrases: each gets a vector of its own."""
         return [self.question, *self.paraphrases]
