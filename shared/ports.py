@@ -11,6 +11,7 @@ from shared.domain.models import (
     BrainReply,
     BrainRequest,
     Conversation,
+    ImageReading,
     InboundMessage,
     KnowledgeHit,
     OutboundMessage,
@@ -18,14 +19,17 @@ from shared.domain.models import (
     SendClaim,
     SendResult,
     StatusReceipt,
+    ToolResult,
     Turn,
 )
 
 __all__ = [
     "AgentBrain",
+    "BusinessTools",
     "Clock",
     "ConversationStore",
     "Embedder",
+    "ImageReader",
     "KnowledgeBase",
     "KnowledgeStore",
     "Publisher",
@@ -71,6 +75,21 @@ class AgentBrain(Protocol):
     def answer(self, request: BrainRequest) -> BrainReply: ...
 
     def warm_up(self) -> None: ...
+
+
+class BusinessTools(Protocol):
+    """The business tools (orders, invoices, stores, tickets) agents call through the MCP hub.
+
+    `call` never raises for a tool's own failure: it returns a ToolResult with `ok=False`.
+    """
+
+    def call(self, tool: str, arguments: Mapping[str, object]) -> ToolResult: ...
+
+
+class ImageReader(Protocol):
+    """Downloads a customer's image by its WhatsApp media id and reads the text on it."""
+
+    def read(self, media_id: str, *, phone_number_id: str) -> ImageReading: ...
 
 
 class WhatsAppSender(Protocol):

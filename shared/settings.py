@@ -63,6 +63,30 @@ class Settings(BaseSettings):
     # On the held-out set answerable and unanswerable questions overlap (p50 0.58 vs 0.51):
     # no threshold separates them well (bench/retrieval.py); this one favours answering.
     kb_min_score: float = 0.42
+    # The agents' language model: the offline retrieval-based reasoner (default, and the last
+    # fallback in production) or Gemini on Vertex AI, then its fallback models, then offline.
+    llm_backend: Literal["offline", "vertex"] = "offline"
+    vertex_chat_model: str = "gemini-2.5-flash"
+    # Comma-separated; another model has its own quota, so a 429 does not carry over.
+    vertex_fallback_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["gemini-2.5-flash-lite"]
+    )
+    llm_timeout_seconds: float = 20.0
+    llm_max_retries: int = 1
+    # 0 turns Flash's thinking off: routing and grounded answers do not need it.
+    llm_thinking_budget: int | None = 0
+    # The MCP tools hub (streamable HTTP). In the cloud the caller sends an identity token
+    # whose audience is the hub's URL.
+    tools_hub_url: str = "http://127.0.0.1:8087/mcp"
+    tools_hub_timeout_seconds: float = 10.0
+    # Business data the hub serves (orders, invoices, stores): a JSON file, the demo's
+    # samples/business.json by default; a real ERP plugs in behind the same port.
+    business_data_path: str = ""
+    # OCR of customers' images (rapidocr); off, the image route hands off.
+    ocr_enabled: bool = True
+    # LangGraph checkpoints per conversation, in Firestore; removed by a TTL policy.
+    checkpoints_collection: str = "agent_checkpoints"
+    checkpoint_ttl_days: int = 30
     handoff_message: str = (
         "Olá! Será necessária uma intervenção humana, pois a informação solicitada "
         "não está disponível na minha base de conhecimento."
@@ -72,6 +96,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_endpoint_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("vertex_fallback_models", mode="before")
+    @classmethod
+    def _parse_model_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
 
     @field_validator("assistants_by_phone_number_id", mode="before")
     @classmethod

@@ -200,6 +200,28 @@ class BrainReply(_Record):
     model: str = ""
 
 
+class ToolResult(_Record):
+    """What one business tool call returned, or why it did not."""
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool
+    data: dict[str, Any] = Field(default_factory=dict)
+    # "refused" (not on the agent's allow-list), "unavailable" (the hub did not answer),
+    # "invalid" (bad arguments) or the tool's own message.
+    error: str = ""
+
+
+class ImageReading(_Record):
+    """The text read off a customer's image, or why none could be read."""
+
+    ok: bool
+    text: str = ""
+    mime_type: str = ""
+    # Why nothing was read: "ocr-unavailable", "download-failed", "no-text", ...
+    reason: str = ""
+
+
 class Turn(_Record):
     """One answer of the agent to the messages pending in a conversation."""
 
