@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.business import Invoice, Order, ServiceRequest, Store
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
     BrainReply,
@@ -25,6 +26,7 @@ from shared.domain.models import (
 
 __all__ = [
     "AgentBrain",
+    "BusinessData",
     "BusinessTools",
     "Clock",
     "ConversationStore",
@@ -84,6 +86,24 @@ class BusinessTools(Protocol):
     """
 
     def call(self, tool: str, arguments: Mapping[str, object]) -> ToolResult: ...
+
+
+class BusinessData(Protocol):
+    """The ERP/CRM records behind the business tools; a real ERP plugs in here.
+
+    Adapters: a JSON file (shared.adapters.business_json, the demo). Phone numbers are E.164
+    digits (`5511988887777`), order numbers six digits.
+    """
+
+    def order(self, order_number: str) -> Order | None: ...
+
+    def invoices(self, customer_phone: str) -> list[Invoice]: ...
+
+    # Matches city, neighbourhood and store name, ignoring case and accents.
+    def stores(self, query: str) -> list[Store]: ...
+
+    # Returns the ticket's protocol number; the same idempotency key returns the same one.
+    def open_ticket(self, request: ServiceRequest) -> str: ...
 
 
 class ImageReader(Protocol):
