@@ -25,6 +25,20 @@ locals {
     leases = { field = "expire_at", indexed = false }
     # knowledge-base entries with an expiry date (shared/adapters/firestore_kb.py)
     kb_entries = { field = "expires_at", indexed = true }
+    # LangGraph checkpoints (shared/adapters/firestore_checkpoint.py): one parent document per
+    # conversation (the CHECKPOINTS_COLLECTION setting's default name) and the two
+    # subcollections under it. TTL does not delete subcollections, so each level has its own.
+    agent_checkpoints = { field = "expires_at", indexed = false }
+    checkpoints       = { field = "expires_at", indexed = false }
+    checkpoint_writes = { field = "expires_at", indexed = false }
+  }
+
+  # Serialized LangGraph state: opaque bytes nothing filters or sorts on, up to ~900 KB, whose
+  # single-field indexes would only cost storage.
+  unindexed_fields = {
+    "checkpoints/checkpoint"  = { collection = "checkpoints", field = "checkpoint" }
+    "checkpoints/metadata"    = { collection = "checkpoints", field = "metadata" }
+    "checkpoint_writes/value" = { collection = "checkpoint_writes", field = "value" }
   }
 }
 
@@ -43,6 +57,18 @@ resource "google_firestore_field" "ttl" {
     for_each = each.value.indexed ? [] : [each.key]
     content {}
   }
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each = local.unindexed_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  # An empty index_config removes the field's single-field indexes.
+  index_config {}
 }
 
 # Knowledge-base vector search: nearest neighbours on a 512-dimension embedding, filtered
