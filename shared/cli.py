@@ -28,6 +28,7 @@ def chat(sim_url: str, wa_id: str, name: str, wait_seconds: float) -> int:
     """Type as a WhatsApp customer; print the business's answers as they arrive."""
     seen = {m["id"] for m in _http_json("GET", f"{sim_url}/_sim/messages?to={wa_id}")}
     print(f"Chatting as {name} ({wa_id}) through {sim_url}. Ctrl-D or /sair to leave.")
+    print("/recibo [PEDIDO] sends a photo of a store receipt (order 482913 by default).")
     while True:
         try:
             text = input("você> ").strip()
@@ -38,10 +39,14 @@ def chat(sim_url: str, wa_id: str, name: str, wait_seconds: float) -> int:
             continue
         if text in ("/sair", "/quit"):
             return 0
+        path, payload = "/_sim/inbound", {"from": wa_id, "name": name, "text": text}
+        if text == "/recibo" or text.startswith("/recibo "):
+            order = text.removeprefix("/recibo").strip()
+            path, payload = "/_sim/receipt", {"from": wa_id, "name": name}
+            if order:
+                payload["order_number"] = order
         try:
-            reply = _http_json(
-                "POST", f"{sim_url}/_sim/inbound", {"from": wa_id, "name": name, "text": text}
-            )
+            reply = _http_json("POST", f"{sim_url}{path}", payload)
         except urllib.error.URLError as error:
             print(f"! could not reach the simulator: {error}", file=sys.stderr)
             continue

@@ -5,7 +5,10 @@ It plays Meta in both directions:
 * it answers the pipeline's Graph API calls (send message, mark as read, media upload, media
   URL lookup, media download and delete) with the bodies and error envelopes Meta documents;
 * it POSTs signed webhooks to the pipeline: `sent`, `delivered` and `read` status receipts for
-  every message it accepted, and customer messages injected through its test API.
+  every message it accepted, and customer messages injected through its test API: text, or an
+  image (JSON with `image_base64`, multipart with a `file` part, or a raw `image/*` body) that
+  it then serves through the media endpoints; `POST /_sim/receipt` sends a rendered photo of a
+  store receipt, the OCR demo's sample.
 
 A test/control API under `/_sim/` lists what the pipeline sent, injects customer messages and
 queues faults; `GET /` serves a phone-like chat page for trying the pipeline by hand.
@@ -689,6 +692,7 @@ class WhatsAppSimulator:
             ("POST", "/_sim/reset"): lambda _: self._ok(self.reset),
             ("GET", "/_sim/inbound"): lambda r: self.inbound_messages(r.param("from")),
             ("POST", "/_sim/inbound"): self._inject_inbound,
+            ("POST", "/_sim/receipt"): self._inject_receipt,
         }
         route = routes.get((method, path))
         if route is not None:
@@ -1039,7 +1043,11 @@ class WhatsAppSimulator:
             self._post_with_retries(_serialize_webhook(payload), f"status {status} {message_id}")
 
     def _inbound_content(
-        self, data: dict[str, Any], message_type: str, message: dict[str, Any]
+        self,
+        data: dict[str, Any],
+        message_type: str,
+        message: dict[str, Any],
+        upload: bytes | None = None,
     ) -> tuple[str | None, str | None]:
         """Fill the type-specific part of an injected message; returns its text and media id."""
         if message_type == "text":
@@ -1050,10 +1058,12 @@ class WhatsAppSimulator:
             return text, None
         if message_type != "image":
             raise _sim_error(400, "type must be text or image")
-        try:
-            content = base64.b64decode(str(data.get("image_base64") or ""), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise _sim_error(400, "image_base64 must be base64") from exc
+        content = upload
+        if content is None:
+            try:
+                content = base64.b64decode(str(data.get("image_base64") or ""), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise _sim_error(400, "image_base64 must be base64") from exc
         if not content:
             raise _sim_error(400, "image_base64 is required for an image")
         mime_type = str(data.get("mime_type") or "image/jpeg")
@@ -1067,8 +1077,56 @@ class WhatsAppSimulator:
         message["image"] = image
         return caption, media_id
 
+    def _inbound_request(self, request: _Request) -> tuple[dict[str, Any], bytes | None]:
+        """The fields of an injection and its uploaded image, whatever the body's encoding.
+
+        JSON (`image_base64` for an image), multipart/form-data (a `file` part and form
+        fields), or a raw image body with the fields in the query string.
+        """
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith("multipart/form-data"):
+            parts = _parse_multipart(request.body, request.headers.get("content-type", ""))
+            fields: dict[str, Any] = {
+                name: part.content.decode("utf-8", "replace").strip()
+                for name, part in parts.items()
+                if name != "file"
+            }
+            file_part = parts.get("file")
+            if file_part is None:
+                return fields, None
+            fields.setdefault("type", "image")
+            fields.setdefault("mime_type", file_part.headers.get("content-type", ""))
+            return fields, file_part.content
+        if content_type.startswith(("image/", "application/octet-stream")):
+            fields = {name: values[0] for name, values in request.query.items() if values}
+            fields.setdefault("type", "image")
+            if content_type.startswith("image/"):
+                fields.setdefault("mime_type", content_type.split(";")[0].strip())
+            return fields, request.body
+        return _parse_json_object(request.body), None
+
     def _inject_inbound(self, request: _Request) -> _Response:
-        data = _parse_json_object(request.body)
+        data, upload = self._inbound_request(request)
+        return self._inject(data, upload)
+
+    def _inject_receipt(self, request: _Request) -> _Response:
+        """A photo of a store receipt, sent as the customer's image (the demo's OCR sample)."""
+        from shared.localstack.receipts import render_receipt
+
+        data = _parse_json_object(request.body) if request.body.strip() else {}
+        options: dict[str, Any] = {
+            key: str(data[key]) for key in ("order_number", "total", "date") if data.get(key)
+        }
+        try:
+            rotate = float(data.get("rotate", 2.0))
+        except (TypeError, ValueError) as exc:
+            raise _sim_error(400, "rotate must be a number of degrees") from exc
+        photo = render_receipt(**options, rotate=rotate)
+        fields = {key: value for key, value in data.items() if key not in options}
+        fields.update(type="image", mime_type="image/jpeg")
+        return self._inject(fields, photo)
+
+    def _inject(self, data: dict[str, Any], upload: bytes | None = None) -> _Response:
         wa_id = _digits(data.get("from", ""))
         if not wa_id:
             raise _sim_error(400, "from must be a phone number")
@@ -1078,7 +1136,7 @@ class WhatsAppSimulator:
         display = str(data.get("display_phone_number") or self.display_phone_number)
         message_id = str(data.get("message_id") or _new_wamid(wa_id))
         message: dict[str, Any] = {"from": wa_id, "id": message_id, "timestamp": _unix_now()}
-        text, media_id = self._inbound_content(data, message_type, message)
+        text, media_id = self._inbound_content(data, message_type, message, upload)
         message["type"] = message_type
         payload = self._envelope(
             phone_number_id,
@@ -1116,6 +1174,7 @@ class WhatsAppSimulator:
                         "code": 502,
                     },
                     "message_id": message_id,
+                    "media_id": media_id,
                     "webhook_status": None,
                 },
                 502,
@@ -1129,7 +1188,10 @@ class WhatsAppSimulator:
             _redact(wa_id),
             status,
         )
-        return _json_response({"message_id": message_id, "webhook_status": status})
+        answer: dict[str, Any] = {"message_id": message_id, "webhook_status": status}
+        if media_id is not None:
+            answer["media_id"] = media_id
+        return _json_response(answer)
 
 
 def _default_fault_code(status: int) -> int:
