@@ -1,0 +1,1 @@
+"""The MCP hub of business tools: orders, invoices, stores and tickets, over BusinessData."""
