@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shared.handlers.intake import IntakeService
     from shared.handlers.outbound import OutboundService
     from shared.handlers.webhook import WebhookConfig
-    from shared.ports import Embedder, KnowledgeStore, Publisher, SecretSource
+    from shared.ports import AgentBrain, Embedder, KnowledgeStore, Publisher, SecretSource
 
 __all__ = [
     "agent_turn_service",
@@ -165,18 +165,56 @@ def intake_service() -> IntakeService:
 
 
 @_once
+def brain() -> AgentBrain:
+    """The multi-agent graph: the offline reasoner, or Gemini with the offline one behind it."""
+    from shared.adapters.firestore_checkpoint import checkpoint_saver_from_settings
+    from shared.adapters.image_reader import image_reader_from_settings
+    from shared.adapters.mcp_tools import business_tools_from_settings
+    from shared.agents.brain import GraphBrain
+    from shared.agents.offline import OfflineReasoner
+    from shared.agents.reasoning import Reasoner, ResilientReasoner
+
+    settings = get_settings()
+    offline = OfflineReasoner(embedder(), min_score=settings.kb_min_score)
+    reasoner: Reasoner = offline
+    if settings.llm_backend == "vertex":
+        from shared.adapters.vertex import (
+            FALLBACK_EXCEPTIONS,
+            chat_models_from_settings,
+            cost_usd,
+            usage_of,
+        )
+        from shared.agents.llm_reasoner import LlmReasoner
+
+        llm = LlmReasoner(
+            chat_models_from_settings(settings),
+            retryable=FALLBACK_EXCEPTIONS,
+            usage=usage_of,
+            price=cost_usd,
+        )
+        reasoner = ResilientReasoner(llm, offline)
+    return GraphBrain(
+        knowledge_base=knowledge_base(),
+        tools=business_tools_from_settings(settings),
+        images=image_reader_from_settings(settings, secrets()),
+        reasoner=reasoner,
+        min_score=settings.kb_min_score,
+        handoff_message=settings.handoff_message,
+        checkpointer=checkpoint_saver_from_settings(_firestore(), settings),
+        offline_model=f"offline/{embedder().model_id}",
+    )
+
+
+@_once
 def agent_turn_service() -> AgentTurnService:
-    """The agent turn wired to Firestore, Pub/Sub and the knowledge-base graph."""
-    from shared.agents.kb_assistant import GraphBrain
+    """The agent turn wired to Firestore, Pub/Sub and the agent graph."""
     from shared.clock import SystemClock
     from shared.handlers.agent_turn import AgentTurnService
 
     secrets()
     settings: Settings = get_settings()
-    kb = knowledge_base()
-    brain = GraphBrain.from_settings(kb, settings)
     return AgentTurnService(
-        store=store(), publisher=publisher(), brain=brain, clock=SystemClock(), settings=settings
+        store=store(), publisher=publisher(), brain=brain(), clock=SystemClock(), settings=settings
     )
 
 

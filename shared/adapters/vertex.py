@@ -37,6 +37,8 @@ from langchain_core.runnables.fallbacks import RunnableWithFallbacks
 if TYPE_CHECKING:
     from langchain_google_vertexai import VertexAIEmbeddings
 
+    from shared.settings import Settings
+
 __all__ = [
     "DEFAULT_CHAT_MODEL",
     "DEFAULT_EMBEDDING_MODEL",
@@ -47,6 +49,7 @@ __all__ = [
     "Price",
     "VertexEmbedder",
     "chat_model",
+    "chat_models_from_settings",
     "chat_with_fallbacks",
     "cost_usd",
     "usage_of",
@@ -191,6 +194,27 @@ def chat_with_fallbacks(
     The result forwards `with_structured_output()` and `bind_tools()` to every model.
     """
     return primary.with_fallbacks(list(fallbacks), exceptions_to_handle=FALLBACK_EXCEPTIONS)
+
+
+def chat_models_from_settings(settings: Settings) -> list[tuple[str, BaseChatModel]]:
+    """The primary Gemini model and its fallbacks, in the order the agents try them."""
+    names = [settings.vertex_chat_model, *settings.vertex_fallback_models]
+    unique = list(dict.fromkeys(n for n in names if n))
+    return [
+        (
+            name,
+            chat_model(
+                model=name,
+                project=settings.google_cloud_project,
+                location=settings.vertex_location,
+                endpoint=settings.vertex_endpoint,
+                timeout=settings.llm_timeout_seconds,
+                max_retries=settings.llm_max_retries,
+                thinking_budget=settings.llm_thinking_budget,
+            ),
+        )
+        for name in unique
+    ]
 
 
 class VertexEmbedder:

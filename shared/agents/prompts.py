@@ -1,13 +1,131 @@
-"""Customer-facing texts of the knowledge-base assistant (Brazilian Portuguese)."""
+"""Customer-facing texts and the language model's prompts (Brazilian Portuguese), versioned.
+
+`prompt_version(assistant)` is a digest of every prompt an assistant's graph may send, so each
+turn records exactly which wording produced it. The console's prompt editor (its own issue)
+will store versions; until then the version is the digest of these texts.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ACK_REPLY", "GREETING_REPLY", "THANKS_REPLY", "UNREADABLE_REPLY"]
+import hashlib
+from typing import Final
+
+from shared.agents.assistants import AssistantProfile, profile_for
+
+__all__ = [
+    "ACK_REPLY",
+    "ASK_ORDER_NUMBER",
+    "CLOSE_REPLY",
+    "DRAFT_PROMPTS",
+    "GREETING_REPLY",
+    "REWRITE_PROMPT",
+    "ROUTE_PROMPT",
+    "SUMMARIZE_PROMPT",
+    "THANKS_REPLY",
+    "UNREADABLE_REPLY",
+    "VERIFY_PROMPT",
+    "out_of_scope_reply",
+    "prompt_version",
+    "system_prompt",
+]
 
 GREETING_REPLY = "Olá! Sou a assistente virtual. Como posso ajudar você hoje?"
 THANKS_REPLY = "Por nada! Se precisar de mais alguma coisa, é só chamar."
 ACK_REPLY = "Combinado! Se precisar de mais alguma coisa, é só chamar."
+CLOSE_REPLY = "Que bom que pude ajudar! Vou encerrar este atendimento; é só chamar quando precisar."
 UNREADABLE_REPLY = (
     "Desculpe, não consegui ver o conteúdo da sua mensagem. "
     "Pode escrever sua dúvida em texto, por favor?"
 )
+ASK_ORDER_NUMBER = "Pode me informar o número do pedido? Ele aparece no comprovante e no app."
+
+
+def out_of_scope_reply(profile: AssistantProfile) -> str:
+    """What the assistant says to a question outside its subjects."""
+    return (
+        f"Desculpe, não consigo ajudar com esse assunto. Aqui no {profile.display_name} "
+        f"posso ajudar com {profile.scope}."
+    )
+
+
+def system_prompt(profile: AssistantProfile) -> str:
+    """The system prompt every step of an assistant starts from."""
+    return (
+        f"Você é a assistente virtual de {profile.display_name} de uma rede de mercados "
+        f"autônomos franqueados, no WhatsApp. Assuntos: {profile.scope}. Responda em "
+        "português do Brasil, com frases curtas e cordiais. Nunca invente números, datas, "
+        "valores, prazos ou status: use apenas o que as fontes dizem."
+    )
+
+
+REWRITE_PROMPT: Final = (
+    "Reescreva as mensagens pendentes do cliente como UMA pergunta autocontida, usando o "
+    "histórico para resolver referências ('ele', 'esse pedido'). Inclua números de pedido e "
+    "o que a imagem mostrou, se houver. Sem saudações. Se houver várias perguntas, coloque "
+    "cada uma em uma linha."
+)
+
+ROUTE_PROMPT: Final = (
+    "Escolha o especialista para a pergunta. Rotas: sac (dúvidas de clientes sobre lojas, "
+    "pagamento no caixa, app, trocas, reclamações), saf (franqueados: operação da loja, "
+    "estoque, sistema, repasses, contrato), billing (cobrança: boleto, PIX, segunda via, "
+    "dívida, acordo), image (o cliente enviou uma imagem), data (status de pedido, entrega, "
+    "endereço de loja), small_talk (apenas saudação ou agradecimento), human (pede um "
+    "atendente humano), out_of_scope (assunto fora do negócio). Responda em JSON."
+)
+
+DRAFT_PROMPTS: Final = {
+    "knowledge": (
+        "Responda à pergunta usando SOMENTE as entradas da base de conhecimento abaixo. Se "
+        "nenhuma responde, devolva can_answer=false e answer vazio. Não acrescente fatos."
+    ),
+    "data": (
+        "Responda usando SOMENTE os resultados das ferramentas abaixo (pedidos, lojas). "
+        "Cite o número do pedido, o status e a previsão como estão. Se o resultado não "
+        "responde, devolva can_answer=false."
+    ),
+    "billing": (
+        "Você é o agente de cobrança. Use SOMENTE as faturas retornadas pela ferramenta e as "
+        "entradas da base. Para segunda via, envie valor, vencimento, linha digitável, PIX "
+        "e link exatamente como vieram. Não ofereça descontos ou parcelas que as fontes não "
+        "prevejam. Contestação ou dúvida fora das fontes: can_answer=false."
+    ),
+    "image": (
+        "O cliente enviou uma imagem; o texto lido dela e os resultados das ferramentas "
+        "estão abaixo. Responda com o que eles dizem; se não bastam, can_answer=false."
+    ),
+}
+
+VERIFY_PROMPT: Final = (
+    "Verifique se a resposta proposta é totalmente apoiada pelas fontes: cada número, data, "
+    "valor, prazo e status deve aparecer nelas, e a resposta deve tratar da pergunta. "
+    "Responda supported=true ou false e liste os problemas."
+)
+
+SUMMARIZE_PROMPT: Final = (
+    "A conversa vai para um analista humano. Escreva o cartão: category (uma palavra, ex. "
+    "pagamento, entrega, cadastro, cobranca, franquia) e summary (2 a 3 frases: o que o "
+    "cliente quer, o que a imagem mostrou, o que já foi tentado)."
+)
+
+
+def prompt_version(assistant: str) -> str:
+    """A short digest of every prompt and fixed reply the assistant's graph uses."""
+    profile = profile_for(assistant)
+    texts = [
+        system_prompt(profile),
+        REWRITE_PROMPT,
+        ROUTE_PROMPT,
+        *(DRAFT_PROMPTS[k] for k in sorted(DRAFT_PROMPTS)),
+        VERIFY_PROMPT,
+        SUMMARIZE_PROMPT,
+        GREETING_REPLY,
+        THANKS_REPLY,
+        ACK_REPLY,
+        CLOSE_REPLY,
+        UNREADABLE_REPLY,
+        ASK_ORDER_NUMBER,
+        out_of_scope_reply(profile),
+    ]
+    digest = hashlib.sha256("\n\x00".join(texts).encode()).hexdigest()[:10]
+    return f"{profile.name}@{digest}"

@@ -186,6 +186,8 @@ class BrainRequest(_Record):
     conversation: Conversation
     pending: list[InboundMessage]
     history: list[tuple[str, str]] = Field(default_factory=list)
+    # Same messages, same turn id: a retried turn resumes from its checkpoint.
+    turn_id: str = ""
 
 
 class BrainReply(_Record):
@@ -198,6 +200,26 @@ class BrainReply(_Record):
     question: str = ""
     summary: str = ""
     model: str = ""
+    prompt_version: str = ""
+    # Every model call of the turn: step, model, outcome, fallback, tokens, cost, latency.
+    llm_calls: list[dict[str, Any]] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+    @property
+    def input_tokens(self) -> int:
+        """Prompt tokens of every model call of the turn."""
+        return sum(int(c.get("input_tokens", 0)) for c in self.llm_calls)
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens (thinking included) of every model call of the turn."""
+        return sum(int(c.get("output_tokens", 0)) for c in self.llm_calls)
+
+    @property
+    def cost_usd(self) -> float:
+        """List-price cost of the turn's model calls."""
+        return round(sum(float(c.get("cost_usd", 0.0)) for c in self.llm_calls), 8)
 
 
 class ToolResult(_Record):
@@ -234,6 +256,12 @@ class Turn(_Record):
     handoff: HandoffCard | None = None
     model: str = ""
     latency_ms: float = 0.0
+    prompt_version: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    tools: list[str] = Field(default_factory=list)
 
 
 class AgentTurnRequest(_Record):

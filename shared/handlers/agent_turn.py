@@ -106,12 +106,15 @@ class AgentTurnService:
             self.store.release_to_human(cid, ids)
             return False
         started = time.perf_counter()
+        turn_id = turn_id_for(cid, ids)
         reply = self.brain.answer(
             BrainRequest(
-                conversation=conversation, pending=pending, history=self.store.history(cid)
+                conversation=conversation,
+                pending=pending,
+                history=self.store.history(cid),
+                turn_id=turn_id,
             )
         )
-        turn_id = turn_id_for(cid, ids)
         replies = [
             OutboundMessage(
                 idempotency_key=f"{turn_id}:{i}",
@@ -147,6 +150,12 @@ class AgentTurnService:
             handoff=handoff,
             model=reply.model,
             latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_version=reply.prompt_version,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cost_usd=reply.cost_usd,
+            llm_calls=len(reply.llm_calls),
+            tools=reply.tools,
         )
         if not self.store.claim_turn(turn, now=self.clock.now()):
             logger.warning("turn %s lost its messages to another turn", turn_id)
@@ -159,6 +168,35 @@ class AgentTurnService:
             pseudonym(conversation.wa_id),
             reply.route,
             turn.latency_ms,
+            extra={
+                "fields": {
+                    "event": "turn",
+                    "assistant": conversation.assistant,
+                    "route": reply.route,
+                    "status": reply.ticket_status.value,
+                    "handoff": handoff is not None,
+                    "model": reply.model,
+                    "prompt_version": reply.prompt_version,
+                    "llm_calls": len(reply.llm_calls),
+                    "input_tokens": turn.input_tokens,
+                    "output_tokens": turn.output_tokens,
+                    "cost_usd": turn.cost_usd,
+                    "latency_ms": round(turn.latency_ms, 1),
+                    "tools": turn.tools,
+                }
+            },
+        )
+        logger.info(
+            "ticket of %s enters %s",
+            pseudonym(cid),
+            reply.ticket_status.value,
+            extra={
+                "fields": {
+                    "event": "ticket_status",
+                    "status": reply.ticket_status.value,
+                    "assistant": conversation.assistant,
+                }
+            },
         )
         return True
 

@@ -158,3 +158,22 @@ def make_hit() -> Callable[..., KnowledgeHit]:
 def repo_root() -> Path:
     """The repository root (the folder with shared/ and functions/)."""
     return REPO_ROOT
+
+
+@pytest.fixture
+def no_google_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credentials, no metadata server, no proxy between the clients and 127.0.0.1."""
+    import google.auth
+
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "atende-test")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    # Should anything still ask the metadata server, it asks a closed local port.
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+    def _no_adc(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a unit test looked for Application Default Credentials")
+
+    monkeypatch.setattr(google.auth, "default", _no_adc)

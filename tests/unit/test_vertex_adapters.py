@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import google.auth
 import httpx
 import pytest
 import requests.exceptions
@@ -64,18 +63,7 @@ def _offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """No credentials, no metadata server, no proxy between the clients and 127.0.0.1."""
     if request.node.name.startswith("test_live_"):
         return
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
-    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    # Should anything still ask the metadata server, it asks a closed local port.
-    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
-    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
-
-    def _no_adc(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a unit test looked for Application Default Credentials")
-
-    monkeypatch.setattr(google.auth, "default", _no_adc)
+    request.getfixturevalue("no_google_credentials")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""The knowledge-base assistant graph, run through GraphBrain with a scripted KB."""
+"""The knowledge specialist (sac, saf) through GraphBrain with a scripted knowledge base.
+
+The router is pinned to the knowledge route so these tests exercise retrieval, multi-question
+bursts, thresholds and small talk; routing has its own tests (test_agent_graph.py).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from shared.agents.kb_assistant import GraphBrain
+from shared.adapters.local_embeddings import LocalEmbedder
+from shared.agents.brain import GraphBrain
+from shared.agents.offline import OfflineReasoner
 from shared.agents.prompts import GREETING_REPLY, THANKS_REPLY, UNREADABLE_REPLY
+from shared.agents.reasoning import RouteDecision, Thought
 from shared.domain.models import (
     BrainReply,
     BrainRequest,
@@ -43,10 +50,37 @@ def _message(text: str, index: int = 0, type_: str = "text") -> InboundMessage:
     )
 
 
+class KnowledgeRouteOnly(OfflineReasoner):
+    """The offline reasoner with its router pinned to the assistant's knowledge route."""
+
+    def route(self, question: str, profile: Any, *, has_image: bool) -> Thought[RouteDecision]:
+        return Thought(RouteDecision(route=profile.default_route, reason="fixed"))
+
+
+_REASONER = KnowledgeRouteOnly(LocalEmbedder(), min_score=MIN_SCORE)
+
+
+class NoTools:
+    """No business tool is reachable from the knowledge route; a call would be a bug."""
+
+    def call(self, tool: str, arguments: Any) -> Any:
+        raise AssertionError(f"the knowledge route called {tool}")
+
+
+def _brain(kb: Any) -> GraphBrain:
+    return GraphBrain(
+        knowledge_base=kb,
+        tools=NoTools(),
+        images=None,
+        reasoner=_REASONER,
+        min_score=MIN_SCORE,
+        handoff_message=HANDOFF,
+    )
+
+
 def _ask(kb: Any, *texts: str, conversation: Conversation = CONVERSATION) -> BrainReply:
-    brain = GraphBrain(kb, min_score=MIN_SCORE, handoff_message=HANDOFF, model_id="unit/model")
     pending = [_message(t, i) for i, t in enumerate(texts)]
-    return brain.answer(BrainRequest(conversation=conversation, pending=pending))
+    return _brain(kb).answer(BrainRequest(conversation=conversation, pending=pending))
 
 
 @pytest.fixture
@@ -58,11 +92,11 @@ def test_close_hit_is_answered(pix_kb: Any) -> None:
     reply = _ask(pix_kb, "Vocês aceitam PIX?")
     assert reply.texts == [PIX_ANSWER]
     assert reply.ticket_status is TicketStatus.AI_REPLIED
-    assert reply.route == "knowledge_base"
+    assert reply.route == "sac"
     assert reply.handoff_category is None
     assert reply.question == "Vocês aceitam PIX?"
     assert "pix" in reply.summary
-    assert reply.model == "unit/model"
+    assert reply.model == "offline"
     assert pix_kb.searches == [("sac", "Vocês aceitam PIX?", 3)]
 
 
@@ -70,7 +104,7 @@ def test_score_equal_to_the_minimum_is_answered(
     make_kb: Callable[..., Any], make_hit: Callable[..., Any]
 ) -> None:
     kb = make_kb(default=[make_hit("pix", PIX_ANSWER, MIN_SCORE)])
-    assert _ask(kb, "PIX?").route == "knowledge_base"
+    assert _ask(kb, "PIX?").route == "sac"
 
 
 def test_best_hit_wins_whatever_the_kb_order(
@@ -86,7 +120,7 @@ def test_far_hit_hands_off(make_kb: Callable[..., Any], make_hit: Callable[..., 
     reply = _ask(kb, question)
     assert reply.texts == [HANDOFF]
     assert reply.ticket_status is TicketStatus.TRANSFERRED_TO_ANALYST
-    assert reply.route == "handoff"
+    assert reply.route == "sac"
     assert reply.handoff_category == "sac"
     assert reply.question == question
     assert question in reply.summary
@@ -95,7 +129,7 @@ def test_far_hit_hands_off(make_kb: Callable[..., Any], make_hit: Callable[..., 
 
 def test_no_hits_hand_off(make_kb: Callable[..., Any]) -> None:
     reply = _ask(make_kb(), "Qual o CNPJ?")
-    assert reply.route == "handoff"
+    assert reply.route == "sac"
     assert reply.ticket_status is TicketStatus.TRANSFERRED_TO_ANALYST
     assert "Qual o CNPJ?" in reply.summary
 
@@ -122,7 +156,7 @@ def test_greeting_alone_is_greeted_without_searching(pix_kb: Any, greeting: str)
 def test_greeting_then_question_is_answered_with_hello(pix_kb: Any) -> None:
     reply = _ask(pix_kb, "Oi", "Vocês aceitam PIX?")
     assert reply.texts == [f"Olá! {PIX_ANSWER}"]
-    assert reply.route == "knowledge_base"
+    assert reply.route == "sac"
     assert pix_kb.queries == ["Vocês aceitam PIX?"]
 
 
@@ -147,13 +181,13 @@ def test_thanks(pix_kb: Any, thanks: str) -> None:
 def test_empty_message_asks_for_text(pix_kb: Any, texts: tuple[str, ...]) -> None:
     reply = _ask(pix_kb, *texts)
     assert reply.texts == [UNREADABLE_REPLY]
-    assert reply.route == "unreadable"
+    assert reply.route == "small_talk"
     assert reply.ticket_status is TicketStatus.AI_REPLIED
     assert pix_kb.searches == []
 
 
 def test_unsupported_message_through_the_brain(pix_kb: Any) -> None:
-    brain = GraphBrain(pix_kb, min_score=MIN_SCORE, handoff_message=HANDOFF, model_id="m")
+    brain = _brain(pix_kb)
     pending = [_message("", 0, type_="unsupported")]
     reply = brain.answer(BrainRequest(conversation=CONVERSATION, pending=pending))
     assert reply.texts == [UNREADABLE_REPLY]
@@ -175,7 +209,7 @@ def test_several_questions_search_the_whole_and_each_line(
     assert reply.question == "Aceitam PIX?\nQual o horário?"
     # Two questions that each match get both answers, in the order they were asked.
     assert reply.texts == [f"Olá! {PIX_ANSWER}\n\nDas 9h às 18h."]
-    assert reply.route == "knowledge_base"
+    assert reply.route == "sac"
     assert "pix" in reply.summary and "horario" in reply.summary
 
 
@@ -194,7 +228,7 @@ def test_one_line_matching_answers_with_the_best_hit(
     # The known question is answered; the other is not dropped but handed to a human.
     assert reply.texts[0] == PIX_ANSWER
     assert len(reply.texts) == 2  # the answer, then the handoff message
-    assert reply.route == "partial_handoff"
+    assert reply.route == "sac"
     assert reply.ticket_status == TicketStatus.TRANSFERRED_TO_ANALYST
     assert reply.question == "Tem estacionamento?"
     assert "0.70" in reply.summary and "Tem estacionamento?" in reply.summary
@@ -212,7 +246,7 @@ def test_a_filler_line_is_not_a_question_of_its_own(
     )
     reply = _ask(kb, "queria saber uma coisa", "Aceitam PIX?")
     assert reply.texts == [PIX_ANSWER]
-    assert reply.route == "knowledge_base"
+    assert reply.route == "sac"
 
 
 def test_no_line_close_enough_hands_off(
@@ -220,7 +254,7 @@ def test_no_line_close_enough_hands_off(
 ) -> None:
     kb = make_kb(default=[make_hit("boleto", "Boleto.", 0.20)])
     reply = _ask(kb, "Tem estacionamento?", "Qual o CNPJ?")
-    assert reply.route == "handoff"
+    assert reply.ticket_status is TicketStatus.TRANSFERRED_TO_ANALYST
     assert reply.question == "Tem estacionamento?\nQual o CNPJ?"
     assert "Tem estacionamento?" in reply.summary and "Qual o CNPJ?" in reply.summary
 
@@ -241,10 +275,10 @@ def test_same_entry_keeps_its_best_score(
 
 
 def test_brain_is_reusable_across_turns(pix_kb: Any, make_kb: Callable[..., Any]) -> None:
-    brain = GraphBrain(pix_kb, min_score=MIN_SCORE, handoff_message=HANDOFF, model_id="m")
+    brain = _brain(pix_kb)
     first = brain.answer(BrainRequest(conversation=CONVERSATION, pending=[_message("PIX?")]))
     second = brain.answer(BrainRequest(conversation=CONVERSATION, pending=[_message("Oi")]))
-    assert first.route == "knowledge_base"
+    assert first.route == "sac"
     assert second.route == "small_talk"
 
 
