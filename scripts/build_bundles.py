@@ -6,7 +6,9 @@ For every ``functions/<name>/main.py`` this writes ``<out>/<name>/`` with:
 - ``shared/``, a copy of the repository's ``shared`` package without ``__pycache__``,
   compiled files and ``shared/localstack/`` (local-only code);
 - ``requirements.txt``, a copy of ``requirements.lock``, the pinned and hashed production
-  lock that the Cloud Functions Python buildpack installs with pip.
+  lock that the Cloud Functions Python buildpack installs with pip;
+- the data files the function reads at run time (``_FUNCTION_DATA``), at the same relative
+  path: the tools hub's ``samples/business.json``.
 
 Terraform zips each directory with ``archive_file`` (terraform/functions.tf), so run this
 before ``terraform plan``. Each function's directory is rebuilt from scratch; nothing else
@@ -30,6 +32,9 @@ from pathlib import Path
 __all__ = ["REPO_ROOT", "build_bundle", "build_bundles", "discover_functions", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Files a function reads at run time, relative to the repository (and to the bundle).
+_FUNCTION_DATA = {"tools_hub": ("samples/business.json",)}
 
 # Directory and file-name patterns left out of the copied shared package.
 _SHARED_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "localstack")
@@ -74,6 +79,10 @@ def build_bundle(name: str, out_dir: Path, repo_root: Path = REPO_ROOT) -> Path:
     shutil.copyfile(source, target / "main.py")
     shutil.copytree(shared, target / "shared", ignore=_ignore_for_shared(shared))
     shutil.copyfile(lock, target / "requirements.txt")
+    for relative in _FUNCTION_DATA.get(name, ()):
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(repo_root / relative, destination)
     return target
 
 

@@ -454,7 +454,10 @@ def _scopes(tree: ast.Module) -> list[ast.AST]:
 
 
 def decorated_entry_points(main: Path) -> frozenset[str]:
-    """Top-level functions of a main.py decorated with a functions_framework decorator."""
+    """Top-level functions of a main.py decorated with a functions_framework decorator.
+
+    `functions_framework.aio.http` (an ASGI entry point) counts as one too.
+    """
     tree = _parse(main)
     imported = {
         alias.asname or alias.name
@@ -470,8 +473,7 @@ def decorated_entry_points(main: Path) -> frozenset[str]:
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
             if (
                 isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "functions_framework"
+                and ast.unparse(target.value) in {"functions_framework", "functions_framework.aio"}
             ) or (isinstance(target, ast.Name) and target.id in imported):
                 names.add(node.name)
     return frozenset(names)
