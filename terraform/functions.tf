@@ -1,7 +1,12 @@
-# Every function is deployed with an HTTP trigger. The webhook is called by Meta; the other
-# four are called by the push subscriptions in pubsub.tf. functions-framework turns a Pub/Sub
+# Every function is deployed with an HTTP trigger. The webhook is called by Meta, the tools
+# hub by agent_turn; the other four are called by the push subscriptions in pubsub.tf. functions-framework turns a Pub/Sub
 # push envelope into a CloudEvent for entry points declared with
 # @functions_framework.cloud_event, so the code does not care how the message arrived.
+
+# The project number, for the tools hub's deterministic URL (locals.tf).
+data "google_project" "this" {
+  project_id = var.project_id
+}
 
 # Where the zipped sources go. Object names carry the archive hash, so a code change is a new
 # object, which is what makes Cloud Functions rebuild.
@@ -88,8 +93,9 @@ resource "google_cloudfunctions2_function" "function" {
 
     # Meta must reach the webhook from the internet. The Pub/Sub-driven functions only take
     # traffic from inside the project: Cloud Run counts Pub/Sub push from the same project
-    # as internal, even on the public run.app URL.
-    ingress_settings               = each.value.public ? "ALLOW_ALL" : var.worker_ingress_settings
+    # as internal, even on the public run.app URL. The tools hub has its own setting
+    # (local.ingress_overrides; see var.tools_hub_ingress_settings).
+    ingress_settings               = each.value.public ? "ALLOW_ALL" : lookup(local.ingress_overrides, each.key, var.worker_ingress_settings)
     all_traffic_on_latest_revision = true
   }
 

@@ -4,7 +4,8 @@
 # --- Function runtime identities -------------------------------------------------------------
 
 # Firestore (roles/datastore.user), logs and metrics: project level is the finest grain these
-# services offer. agent_turn also gets roles/aiplatform.user for Vertex AI (locals.tf).
+# services offer. agent_turn also gets roles/aiplatform.user for Vertex AI; the tools hub gets
+# no Firestore role (locals.tf).
 resource "google_project_iam_member" "function" {
   for_each = local.function_project_roles
 
@@ -46,6 +47,16 @@ resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
   name     = google_cloudfunctions2_function.function[each.value.function].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.push_invoker[each.key].member
+}
+
+# agent_turn calls the tools hub with identity tokens of its runtime account (audience: the
+# hub's URL); no other account may invoke the hub.
+resource "google_cloud_run_v2_service_iam_member" "tools_hub_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.function["tools_hub"].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.function["agent_turn"].member
 }
 
 # Meta calls the webhook without Google credentials; every request is authenticated by its

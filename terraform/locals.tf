@@ -75,6 +75,7 @@ locals {
         KB_BACKEND           = var.kb_backend
         EMBEDDING_BACKEND    = var.embedding_backend
         VERTEX_LOCATION      = var.vertex_location
+        TOOLS_HUB_URL        = "${local.tools_hub_url}/mcp"
       }
       # mongodb-uri is read only with kb_backend = "mongodb"; without a version it holds nothing.
       secrets      = ["log-pseudonym-key", "mongodb-uri"]
@@ -107,7 +108,30 @@ locals {
       publishes_to  = []
       project_roles = []
     }
+    # The MCP hub of business tools (orders, invoices, stores, tickets). Private: only
+    # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it.
+    tools_hub = {
+      entry_point   = "tools_hub"
+      description   = "MCP hub of the business tools (orders, invoices, stores, tickets), called by agent_turn."
+      public        = false
+      env           = {}
+      secrets       = ["log-pseudonym-key"]
+      publishes_to  = []
+      project_roles = []
+    }
   }
+
+  # The hub's deterministic Cloud Run URL, https://SERVICE-PROJECT_NUMBER.REGION.run.app, with
+  # the service named like the function (tools-hub). agent_turn's TOOLS_HUB_URL cannot read
+  # the hub's service_config[0].uri: both functions come from the same resource block, which
+  # may not refer to itself. It is also the audience of agent_turn's identity tokens.
+  tools_hub_url = "https://tools-hub-${data.google_project.this.number}.${var.region}.run.app"
+
+  # Ingress per function when not the default of its kind (public or worker).
+  ingress_overrides = { tools_hub = var.tools_hub_ingress_settings }
+
+  # Functions that never touch Firestore get no roles/datastore.user.
+  functions_without_firestore = toset(["tools_hub"])
 
   # Sizing: the caller's value when given, the type's defaults otherwise.
   default_function_settings = {
@@ -182,6 +206,7 @@ locals {
   function_project_roles = merge([
     for fn, spec in local.functions : {
       for role in concat(local.runtime_project_roles, spec.project_roles) : "${fn}/${role}" => { function = fn, role = role }
+      if !(role == "roles/datastore.user" && contains(local.functions_without_firestore, fn))
     }
   ]...)
 

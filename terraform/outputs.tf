@@ -8,6 +8,11 @@ output "function_urls" {
   value       = { for name, fn in google_cloudfunctions2_function.function : name => fn.service_config[0].uri }
 }
 
+output "tools_hub_url" {
+  description = "MCP endpoint of the tools hub (its deterministic run.app URL + /mcp), as agent_turn's TOOLS_HUB_URL; callers need roles/run.invoker and an identity token for the URL without /mcp."
+  value       = "${local.tools_hub_url}/mcp"
+}
+
 output "topics" {
   description = "Pub/Sub topic resource ids, keyed by topic name."
   value       = { for name, topic in google_pubsub_topic.topic : name => topic.id }

@@ -79,7 +79,7 @@ variable "firestore_delete_protection" {
 variable "function_settings" {
   description = <<-EOT
     Sizing per function, keyed by function directory name (webhook, intake, agent_turn, outbound,
-    dead_letter). Omitted attributes take the defaults shown in the type; an omitted function
+    dead_letter, tools_hub). Omitted attributes take the defaults shown in the type; an omitted function
     takes them all. cpu is applied only when concurrency > 1 (Cloud Functions requires at least
     1 vCPU to serve concurrent requests); otherwise it is derived from memory.
   EOT
@@ -115,14 +115,20 @@ variable "function_settings" {
       memory        = "256Mi"
       max_instances = 3
     }
+    # Short lookups; one instance serves many agent turns at once.
+    tools_hub = {
+      timeout_seconds = 30
+      max_instances   = 10
+      concurrency     = 40
+    }
   }
 
   validation {
     condition = alltrue([
       for name in keys(var.function_settings) :
-      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter"], name)
+      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "tools_hub"], name)
     ])
-    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter."
+    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, tools_hub."
   }
 
   validation {
@@ -155,6 +161,17 @@ variable "worker_ingress_settings" {
   validation {
     condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.worker_ingress_settings)
     error_message = "worker_ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
+  }
+}
+
+variable "tools_hub_ingress_settings" {
+  description = "Ingress of the tools hub. agent_turn calls it on its run.app URL from outside any VPC, which Cloud Run counts as external traffic, so the default is ALLOW_ALL; IAM still admits only agent_turn's account (roles/run.invoker) with an identity token. ALLOW_INTERNAL_ONLY needs agent_turn's egress routed through a VPC, which this configuration does not create."
+  type        = string
+  default     = "ALLOW_ALL"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.tools_hub_ingress_settings)
+    error_message = "tools_hub_ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
   }
 }
 

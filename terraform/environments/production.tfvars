@@ -27,6 +27,11 @@ function_settings = {
     memory        = "256Mi"
     max_instances = 3
   }
+  tools_hub = {
+    timeout_seconds = 30
+    max_instances   = 20
+    concurrency     = 40
+  }
 }
 
 firestore_point_in_time_recovery = true

@@ -24,6 +24,11 @@ function_settings = {
     memory        = "256Mi"
     max_instances = 2
   }
+  tools_hub = {
+    timeout_seconds = 30
+    max_instances   = 3
+    concurrency     = 40
+  }
 }
 
 firestore_delete_protection = false
