@@ -58,6 +58,7 @@ def configure_logging(level: str | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO"))
     # Chatty client libraries would drown the pipeline's own lines.
-    for noisy in ("urllib3", "httpx", "httpcore", "google.auth", "grpc"):
+    # mcp logs a line per streamable HTTP request (the tools hub and its client).
+    for noisy in ("urllib3", "httpx", "httpx2", "httpcore", "google.auth", "grpc", "mcp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root._atende_configured = True  # type: ignore[attr-defined]

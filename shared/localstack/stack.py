@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_KB = ROOT / "samples" / "kb.jsonl"
+SAMPLE_BUSINESS_DATA = ROOT / "samples" / "business.json"
 _DEFAULT_FUNCTION_PORTS = {
     "intake": 8082,
     "agent_turn": 8083,
@@ -52,6 +53,7 @@ class StackConfig:
 
     webhook_port: int = 8080
     sim_port: int = 8081
+    tools_hub_port: int = 8087
     function_ports: dict[str, int] = field(default_factory=lambda: dict(_DEFAULT_FUNCTION_PORTS))
     pubsub_port: int = 8681
     firestore_port: int = 8682
@@ -72,6 +74,7 @@ class StackConfig:
         config = cls()
         config.webhook_port = int(env.get("ATENDE_WEBHOOK_PORT", config.webhook_port))
         config.sim_port = int(env.get("ATENDE_SIM_PORT", config.sim_port))
+        config.tools_hub_port = int(env.get("ATENDE_TOOLS_HUB_PORT", config.tools_hub_port))
         config.pubsub_port = int(env.get("ATENDE_PUBSUB_PORT", config.pubsub_port))
         config.firestore_port = int(env.get("ATENDE_FIRESTORE_PORT", config.firestore_port))
         for name in config.function_ports:
@@ -92,6 +95,7 @@ class StackConfig:
         config = cls(
             webhook_port=free_port(),
             sim_port=free_port(),
+            tools_hub_port=free_port(),
             function_ports={name: free_port() for name in _DEFAULT_FUNCTION_PORTS},
             pubsub_port=free_port(),
             firestore_port=free_port(),
@@ -114,6 +118,11 @@ class StackConfig:
         """The WhatsApp Cloud API simulator."""
         return f"http://127.0.0.1:{self.sim_port}"
 
+    @property
+    def tools_hub_url(self) -> str:
+        """The MCP endpoint of the business tools hub."""
+        return f"http://127.0.0.1:{self.tools_hub_port}/mcp"
+
     def emulator_env(self) -> dict[str, str]:
         """What a Google client needs to talk to the emulators."""
         return {
@@ -133,6 +142,8 @@ class StackConfig:
             "QUIET_PERIOD_SECONDS": str(self.quiet_period_seconds),
             "MAX_WAIT_SECONDS": str(self.max_wait_seconds),
             "MAX_SEND_ATTEMPTS": str(self.max_delivery_attempts),
+            "TOOLS_HUB_URL": self.tools_hub_url,
+            "BUSINESS_DATA_PATH": str(SAMPLE_BUSINESS_DATA),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
@@ -205,6 +216,12 @@ class LocalStack:
             ],
             env=cfg.function_env(),
         )
+        # The MCP hub of business tools, before the functions that call it.
+        self._spawn(
+            "tools-hub",
+            [python, "-m", "shared.tools_hub.server", "--port", str(cfg.tools_hub_port)],
+            env=cfg.function_env(),
+        )
         framework = str(Path(python).with_name("functions-framework"))
         for function in FUNCTIONS:
             self._spawn(
@@ -226,6 +243,7 @@ class LocalStack:
         self._wait(f"http://127.0.0.1:{cfg.pubsub_port}/", deadline, "pubsub-emulator")
         self._wait(f"http://127.0.0.1:{cfg.firestore_port}/", deadline, "firestore-emulator")
         self.create_topology()
+        self._wait(f"http://127.0.0.1:{cfg.tools_hub_port}/healthz", deadline, "tools-hub")
         for function in FUNCTIONS:
             self._wait(self._health_url(function), deadline, function)
         self._wait(f"{cfg.sim_url}/_sim/health", deadline, "whatsapp-sim")
@@ -355,6 +373,7 @@ class LocalStack:
             "WhatsApp webhook": cfg.webhook_url,
             "Phone chat (simulator)": f"{cfg.sim_url}/",
             "Messages sent (simulator)": f"{cfg.sim_url}/_sim/messages",
+            "MCP tools hub": cfg.tools_hub_url,
             "Pub/Sub emulator": f"127.0.0.1:{cfg.pubsub_port}",
             "Firestore emulator": f"127.0.0.1:{cfg.firestore_port}",
             **{f"function {f}": f"http://127.0.0.1:{cfg.port_of(f)}/" for f in FUNCTIONS[1:]},
