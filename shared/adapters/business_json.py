@@ -164,15 +164,18 @@ class JsonBusinessData:
         return sorted(self._invoices.get(customer_phone, []), key=lambda i: i.due_date)
 
     def stores(self, query: str) -> list[Store]:
-        """Stores whose id, name, neighbourhood, city or state hold every word of the query."""
-        terms = _query_terms(query)
-        if not terms:
-            return []
-        return [
-            store
+        """Stores whose id, name, neighbourhood, city or state match the most query words.
+
+        The most, not all: agents pass the customer's whole question ("tem loja em Curitiba
+        aberta no domingo?"), where only some words name a place.
+        """
+        terms = set(_query_terms(query))
+        scored = [
+            (sum(1 for t in terms if re.search(rf"\b{re.escape(t)}\b", store.haystack())), store)
             for store in self._stores
-            if all(re.search(rf"\b{re.escape(t)}\b", store.haystack()) for t in terms)
         ]
+        best = max((score for score, _ in scored), default=0)
+        return [store for score, store in scored if best and score == best]
 
     def open_ticket(self, request: ServiceRequest) -> str:
         """Record the request once per idempotency key; the protocol derives from the key."""

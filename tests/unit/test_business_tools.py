@@ -209,6 +209,11 @@ def test_a_bad_phone_is_invalid(tools: LocalBusinessTools, phone: object) -> Non
         ("Atende Batel", {"CWB-01"}),
         ("loja em BH", {"BH-01", "BH-02"}),
         ("rio de janeiro", {"RJ-01", "RJ-02"}),
+        ("SP", {"SP-01", "SP-02", "SP-03", "CPS-01", "CPS-02"}),
+        # Agents pass the whole question: the words that name a place decide.
+        ("Vocês têm loja em Curitiba aberta no domingo?", {"CWB-01", "CWB-02"}),
+        ("Qual o horário da loja do Batel em Curitiba?", {"CWB-01"}),
+        ("Oi, aqui é o Paulo. Onde fica a loja de BH?", {"BH-01", "BH-02"}),
     ],
 )
 def test_stores_match_city_neighbourhood_and_name_without_accents(
