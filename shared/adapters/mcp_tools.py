@@ -130,6 +130,11 @@ class _Unavailable(Exception):
     """The hub could not be reached or did not answer; the message is the cause."""
 
 
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_forever()
+    loop.close()
+
+
 class _BackgroundLoop:
     """One event loop on a daemon thread, for running coroutines from synchronous code."""
 
@@ -143,7 +148,7 @@ class _BackgroundLoop:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
-                    target=loop.run_forever, name="mcp-tools-loop", daemon=True
+                    target=_run_until_stopped, args=(loop,), name="mcp-tools-loop", daemon=True
                 )
                 thread.start()
                 self._loop = loop
