@@ -76,12 +76,23 @@ locals {
         EMBEDDING_BACKEND    = var.embedding_backend
         VERTEX_LOCATION      = var.vertex_location
         TOOLS_HUB_URL        = "${local.tools_hub_url}/mcp"
+        LLM_BACKEND          = var.llm_backend
+        VERTEX_CHAT_MODEL    = var.vertex_chat_model
+        # Comma-separated; the offline reasoner answers when every one of them fails.
+        VERTEX_FALLBACK_MODELS = join(",", var.vertex_fallback_models)
+        OCR_ENABLED            = tostring(var.ocr_enabled)
+        WHATSAPP_API_BASE_URL  = var.whatsapp_api_base_url
+        WHATSAPP_API_VERSION   = var.whatsapp_api_version
       }
       # mongodb-uri is read only with kb_backend = "mongodb"; without a version it holds nothing.
-      secrets      = ["log-pseudonym-key", "mongodb-uri"]
+      # whatsapp-access-token downloads the images customers send (OCR of receipts).
+      secrets      = ["log-pseudonym-key", "mongodb-uri", "whatsapp-access-token"]
       publishes_to = ["outbound", "handoffs", "agent-turns", "dead-letter"]
-      # Vertex AI only when it embeds the questions (the graph's Gemini calls come later).
-      project_roles = var.embedding_backend == "vertex" ? ["roles/aiplatform.user"] : []
+      # Vertex AI only when Gemini answers or Vertex embeds the questions.
+      project_roles = (
+        var.embedding_backend == "vertex" || var.llm_backend == "vertex"
+        ? ["roles/aiplatform.user"] : []
+      )
     }
     outbound = {
       entry_point = "outbound"

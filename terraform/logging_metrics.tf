@@ -6,9 +6,9 @@
 # - on the message text of lines the code writes today (messages in, turns, handoffs, turn
 #   latency, outbound failures, dead letters). tests/unit/test_terraform_crosscheck.py renders
 #   the logger calls of the named module and fails when a regex here stops matching them.
-# - on structured fields the code does not write yet (jsonPayload.event = "llm_call" or
-#   "ticket_status"; see docs/operations.md, "Structured log fields"). Those metrics stay at
-#   zero until the code writes them; the same test lists them as awaiting code.
+# - on structured fields (jsonPayload.event = "llm_call", written by shared.agents.llm_reasoner
+#   for every model call, or "ticket_status", written by agent_turn; see docs/operations.md,
+#   "Structured log fields"). The same test checks that the code writes each event.
 #
 # The regexes avoid backslashes (character classes instead of \S or \d), so no escaping
 # differs between HCL, the Logging query language and RE2.
@@ -36,7 +36,7 @@ resource "google_logging_metric" "messages_in" {
 resource "google_logging_metric" "turns" {
   project     = var.project_id
   name        = "atende/turns"
-  description = "Agent turns answered, by route (knowledge_base, small_talk, unreadable, handoff, partial_handoff)."
+  description = "Agent turns answered, by route (sac, saf, billing, data, image, small_talk, human, out_of_scope)."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
     AND jsonPayload.logger="shared.handlers.agent_turn"
@@ -64,11 +64,11 @@ resource "google_logging_metric" "turns" {
 resource "google_logging_metric" "handoffs" {
   project     = var.project_id
   name        = "atende/handoffs"
-  description = "Agent turns that handed the conversation to a human analyst (route handoff or partial_handoff)."
+  description = "Agent turns that handed the conversation to a human analyst, by route and kind (full: nothing answered; partial: some questions answered)."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
     AND jsonPayload.logger="shared.handlers.agent_turn"
-    AND jsonPayload.message=~"^turn [^ ]+ answered [0-9]+ message.* via (handoff|partial_handoff) in [0-9]+ ms$"
+    AND jsonPayload.message=~"^turn [^ ]+ hands [^ ]+ to an analyst via [^ ]+ [(](full|partial)[)]$"
   EOT
 
   metric_descriptor {
@@ -79,11 +79,17 @@ resource "google_logging_metric" "handoffs" {
     labels {
       key         = "route"
       value_type  = "STRING"
-      description = "handoff (nothing answered) or partial_handoff (some questions answered)."
+      description = "Route the agent graph took before handing off (sac, saf, billing, data, image, human)."
+    }
+    labels {
+      key         = "kind"
+      value_type  = "STRING"
+      description = "full (nothing answered) or partial (some questions answered)."
     }
   }
   label_extractors = {
-    route = "REGEXP_EXTRACT(jsonPayload.message, \"via ([^ ]+) in [0-9]+ ms$\")"
+    route = "REGEXP_EXTRACT(jsonPayload.message, \"via ([^ ]+) [(]\")"
+    kind  = "REGEXP_EXTRACT(jsonPayload.message, \"[(](full|partial)[)]$\")"
   }
 
   depends_on = [google_project_service.enabled]
@@ -189,7 +195,7 @@ resource "google_logging_metric" "dead_letters" {
   depends_on = [google_project_service.enabled]
 }
 
-# --- Structured fields the code does not write yet (docs/operations.md) ----------------------
+# --- Structured fields (docs/operations.md) ---------------------------------------------------
 
 resource "google_logging_metric" "llm_calls" {
   project     = var.project_id

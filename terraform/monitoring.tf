@@ -430,7 +430,7 @@ locals {
             title = "About"
             text = {
               format  = "MARKDOWN"
-              content = "WhatsApp pipeline of environment **${var.environment}**: webhook → intake → agent_turn → outbound; dead letters go to the dead_letter function and Firestore `dead_letters`. LLM and AI-finalization charts stay empty until the code writes the structured fields (`event: llm_call`, `event: ticket_status`). ${local.runbook}"
+              content = "WhatsApp pipeline of environment **${var.environment}**: webhook → intake → agent_turn → outbound; dead letters go to the dead_letter function and Firestore `dead_letters`. LLM charts count `event: llm_call` lines (one per model call); AI finalization counts `event: ticket_status`. ${local.runbook}"
             }
           }
         }],

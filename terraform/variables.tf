@@ -240,9 +240,38 @@ variable "embedding_backend" {
 }
 
 variable "vertex_location" {
-  description = "VERTEX_LOCATION: Vertex AI region for embeddings (and later Gemini)."
+  description = "VERTEX_LOCATION: Vertex AI region for Gemini and the embeddings."
   type        = string
   default     = "us-central1"
+}
+
+variable "llm_backend" {
+  description = "LLM_BACKEND: offline (retrieval-based reasoner, no model calls) or vertex (Gemini, then its fallback models, then offline)."
+  type        = string
+  default     = "vertex"
+
+  validation {
+    condition     = contains(["offline", "vertex"], var.llm_backend)
+    error_message = "llm_backend must be offline or vertex (the values shared.settings accepts)."
+  }
+}
+
+variable "vertex_chat_model" {
+  description = "VERTEX_CHAT_MODEL: the Gemini model the agents ask first."
+  type        = string
+  default     = "gemini-2.5-flash"
+}
+
+variable "vertex_fallback_models" {
+  description = "VERTEX_FALLBACK_MODELS: models tried in order when the first fails with a quota, server or timeout error (another model has its own quota)."
+  type        = list(string)
+  default     = ["gemini-2.5-flash-lite"]
+}
+
+variable "ocr_enabled" {
+  description = "OCR_ENABLED: read the text off customers' images (receipts); false hands every image to a human."
+  type        = bool
+  default     = true
 }
 
 variable "whatsapp_api_base_url" {

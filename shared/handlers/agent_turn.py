@@ -186,6 +186,14 @@ class AgentTurnService:
                 }
             },
         )
+        if handoff is not None:
+            logger.info(
+                "turn %s hands %s to an analyst via %s (%s)",
+                turn_id,
+                pseudonym(conversation.wa_id),
+                reply.route,
+                "partial" if len(reply.texts) > 1 else "full",
+            )
         logger.info(
             "ticket of %s enters %s",
             pseudonym(cid),
@@ -195,6 +203,7 @@ class AgentTurnService:
                     "event": "ticket_status",
                     "status": reply.ticket_status.value,
                     "assistant": conversation.assistant,
+                    "ticket_id": conversation.open_ticket_id or "",
                 }
             },
         )
