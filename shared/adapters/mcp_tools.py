@@ -1,16 +1,16 @@
 """BusinessTools through the MCP hub (McpBusinessTools), or in-process (LocalBusinessTools).
 
-McpBusinessTools speaks MCP over streamable HTTP with the SDK's own client
-(`mcp.client.streamable_http` and `ClientSession`). langchain-mcp-adapters 0.3.1, installed
-beside mcp 2.3.0, cannot connect to it: its `tools` module imports `mcp.server.fastmcp`, which
-mcp 2 removed, and its streamable HTTP session expects the three values mcp 1 yielded. The
-agent graph needs plain calls (tool name in, ToolResult out), which the SDK gives directly.
+McpBusinessTools reaches the hub through langchain-mcp-adapters, as the project's card asks:
+a `MultiServerMCPClient` on the hub's streamable HTTP endpoint lists its tools as LangChain
+`BaseTool`s, and each call invokes one of them. The same tools can be bound to a model
+(`langchain_tools()`), so a Gemini agent and the graph's plain calls share one path. The
+adapters 0.3.x import `mcp.server.fastmcp`, which mcp 2 removed, hence mcp is pinned below 2.
 
 The graph is synchronous, so the async client runs on one background event loop per instance
-and each `call` waits for its result with a deadline. Each call opens a short MCP session
-(initialize, then the call): the hub is stateless, so there is no session to keep alive
-across Cloud Run instances. In the cloud every request carries a Google identity token whose
-audience is the hub's URL; Cloud Run checks it and the caller's roles/run.invoker.
+and each `call` waits for its result with a deadline. Every tool call opens a short MCP
+session (initialize, then the call): the hub is stateless, so there is no session to keep
+alive across Cloud Run instances. In the cloud every request carries a Google identity token
+whose audience is the hub's URL; Cloud Run checks it and the caller's roles/run.invoker.
 """
 
 from __future__ import annotations
@@ -23,16 +23,21 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx2
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent
+import httpx
+from langchain_core.messages import ToolMessage
+from langchain_core.messages.tool import tool_call
+from langchain_core.tools import BaseTool
+from langchain_mcp_adapters.client import MultiServerMCPClient
+from langchain_mcp_adapters.sessions import StreamableHttpConnection
+from pydantic import BaseModel
 
 from shared.domain.models import ToolResult
 from shared.ports import BusinessData, BusinessTools
@@ -169,11 +174,22 @@ def _leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-def _describe(error: BaseException, statuses: list[int]) -> str:
+def _http_statuses(error: BaseException) -> list[int]:
+    """The HTTP error statuses the hub answered, read off the transport's errors."""
+    return [
+        leaf.response.status_code
+        for leaf in _leaves(error)
+        if isinstance(leaf, httpx.HTTPStatusError)
+    ]
+
+
+def _describe(error: BaseException) -> str:
     """What went wrong, for the log: HTTP statuses seen and the innermost errors."""
-    parts = [f"HTTP {status}" for status in dict.fromkeys(statuses)]
+    parts = [f"HTTP {status}" for status in dict.fromkeys(_http_statuses(error))]
     for leaf in _leaves(error):
-        text = f"{type(leaf).__name__}: {leaf}".rstrip(": ")
+        # httpx's messages run on to a second line of advice; the first says what happened.
+        first_line = (str(leaf).splitlines() or [""])[0]
+        text = f"{type(leaf).__name__}: {first_line}".rstrip(": ")
         if text not in parts:
             parts.append(text)
     return "; ".join(parts) or type(error).__name__
@@ -200,10 +216,30 @@ def _schema_error_detail(text: str) -> str | None:
     return "; ".join(problems) or "arguments do not match the tool's schema"
 
 
-def _to_tool_result(tool: str, arguments: dict[str, Any], result: CallToolResult) -> ToolResult:
-    """The hub's answer as a ToolResult: JSON data, or the error code and its details."""
-    text = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-    if result.is_error:
+def _text_of(content: object) -> str:
+    """The text blocks of a ToolMessage's content (a string, or LangChain content blocks)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts = []
+    for block in content:
+        if isinstance(block, str):
+            texts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            texts.append(str(block.get("text", "")))
+    return "\n".join(texts)
+
+
+def _to_tool_result(tool: str, arguments: dict[str, Any], message: ToolMessage) -> ToolResult:
+    """The hub's answer as a ToolResult: JSON data, or the error code and its details.
+
+    The adapters turn the MCP result into a ToolMessage: its content holds the text blocks,
+    its artifact the structured content, and `status="error"` marks a result the tool
+    flagged as an error.
+    """
+    text = _text_of(message.content)
+    if message.status == "error":
         try:
             payload = json.loads(text)
         except ValueError:
@@ -220,7 +256,8 @@ def _to_tool_result(tool: str, arguments: dict[str, Any], result: CallToolResult
         return ToolResult(
             tool=tool, arguments=arguments, ok=False, error=text or "the tool reported an error"
         )
-    data: Any = result.structured_content
+    artifact = message.artifact
+    data: Any = artifact.get("structured_content") if isinstance(artifact, dict) else None
     if not isinstance(data, dict):
         try:
             data = json.loads(text)
@@ -231,8 +268,24 @@ def _to_tool_result(tool: str, arguments: dict[str, Any], result: CallToolResult
     return ToolResult(tool=tool, arguments=arguments, ok=True, data=data)
 
 
+def _input_schema(tool: BaseTool) -> dict[str, Any]:
+    """The JSON schema of a tool's arguments (the adapters keep the hub's as a dict)."""
+    schema = tool.args_schema
+    if isinstance(schema, dict):
+        return dict(schema)
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    return {"type": "object", "properties": tool.args}
+
+
 class McpBusinessTools:
-    """BusinessTools over the MCP hub at `url` (streamable HTTP), callable from sync code."""
+    """BusinessTools over the MCP hub at `url` (streamable HTTP), callable from sync code.
+
+    The calls go through langchain-mcp-adapters: `MultiServerMCPClient.get_tools()` lists the
+    hub's tools as LangChain BaseTools, and each call is one `BaseTool.ainvoke`.
+    """
+
+    SERVER = "hub"
 
     def __init__(
         self,
@@ -249,7 +302,14 @@ class McpBusinessTools:
             id_tokens = GoogleIdTokens(f"{parts.scheme}://{parts.netloc}")
         self._id_tokens = id_tokens
         self._loop = _BackgroundLoop()
+        # The hub's tool list, kept for the instance's life (names, descriptions, schemas).
         self._tools: dict[str, HubTool] | None = None
+        # The adapters' client and its tools carry the identity token in fixed headers, so
+        # both are built again when the token changes (about once an hour). Only the
+        # background loop touches them.
+        self._client: MultiServerMCPClient | None = None
+        self._client_token: str | None = None
+        self._lc_tools: dict[str, BaseTool] | None = None
 
     def call(self, tool: str, arguments: Mapping[str, object]) -> ToolResult:
         """Call one tool on the hub; a hub that is down or slow gives `unavailable`."""
@@ -257,13 +317,13 @@ class McpBusinessTools:
         if self._tools is not None and tool not in self._tools:
             return ToolResult(tool=tool, arguments=args, ok=False, error=f"unknown tool: {tool}")
         try:
-            result = self._run(lambda token: self._call(tool, args, token))
+            message = self._run(lambda token: self._call(tool, args, token))
         except _Unavailable as error:
             logger.warning("tools hub unavailable for %s: %s", tool, error)
             return ToolResult(tool=tool, arguments=args, ok=False, error="unavailable")
-        if result is None:
+        if message is None:
             return ToolResult(tool=tool, arguments=args, ok=False, error=f"unknown tool: {tool}")
-        outcome = _to_tool_result(tool, args, result)
+        outcome = _to_tool_result(tool, args, message)
         if not outcome.ok:
             logger.info("tool %s answered an error: %s", tool, outcome.error)
         return outcome
@@ -272,11 +332,26 @@ class McpBusinessTools:
         """The hub's tools (listed once per instance), e.g. to describe them to a model."""
         if self._tools is None:
             try:
-                self._run(lambda token: self._session_call(self._list_with, token))
+                self._run(self._langchain_tools_for)
             except _Unavailable as error:
                 logger.warning("tools hub unavailable for the tool list: %s", error)
                 return []
         return list((self._tools or {}).values())
+
+    def langchain_tools(self) -> list[BaseTool]:
+        """The hub's tools as the adapters' LangChain BaseTools, e.g. to bind to a model.
+
+        Each opens its own MCP session per call, on whatever event loop awaits it. They carry
+        the identity token current when they were built, so take them afresh for each turn
+        rather than keeping them for hours. Their own errors come back as a ToolMessage with
+        `status="error"`; a hub that cannot be reached raises.
+        """
+        try:
+            tools = self._run(self._langchain_tools_for)
+        except _Unavailable as error:
+            logger.warning("tools hub unavailable for the tool list: %s", error)
+            return []
+        return list(tools.values())
 
     def close(self) -> None:
         """Stop the background loop."""
@@ -303,58 +378,70 @@ class McpBusinessTools:
 
     async def _bounded(self, coroutine: Coroutine[Any, Any, T]) -> T:
         try:
-            return await asyncio.wait_for(coroutine, self.timeout_seconds)
+            return await asyncio.wait_for(self._guarded(coroutine), self.timeout_seconds)
         except TimeoutError as error:
             raise _Unavailable(f"no answer in {self.timeout_seconds:g} s") from error
 
-    async def _session_call(
-        self, action: Callable[[ClientSession], Coroutine[Any, Any, T]], token: str | None
-    ) -> T:
-        statuses: list[int] = []
-
-        async def record(response: httpx2.Response) -> None:
-            if response.status_code >= 400:
-                statuses.append(response.status_code)
-
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+    async def _guarded(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Any failure to reach the hub becomes _Unavailable; a 401 drops the token."""
         try:
-            async with (
-                httpx2.AsyncClient(
-                    headers=headers,
-                    timeout=httpx2.Timeout(self.timeout_seconds),
-                    event_hooks={"response": [record]},
-                ) as http,
-                # A stateless hub has no session to end, so no DELETE on close.
-                streamable_http_client(self.url, http_client=http, terminate_on_close=False) as (
-                    read,
-                    write,
-                ),
-                ClientSession(read, write, read_timeout_seconds=self.timeout_seconds) as session,
-            ):
-                await session.initialize()
-                return await action(session)
+            return await coroutine
+        except _Unavailable:
+            raise
         except Exception as error:
-            if 401 in statuses and self._id_tokens is not None:
+            if 401 in _http_statuses(error) and self._id_tokens is not None:
                 self._id_tokens.invalidate()
-            raise _Unavailable(_describe(error, statuses)) from error
+            raise _Unavailable(_describe(error)) from error
 
-    async def _list_with(self, session: ClientSession) -> None:
-        listed = await session.list_tools()
-        self._tools = {
-            t.name: HubTool(t.name, t.description or "", dict(t.input_schema)) for t in listed.tools
+    def _connection(self, token: str | None) -> StreamableHttpConnection:
+        seconds = self.timeout_seconds
+        return {
+            "transport": "streamable_http",
+            "url": self.url,
+            "headers": {"Authorization": f"Bearer {token}"} if token else None,
+            # `timeout` covers connecting and writing; the JSON answer is read under
+            # `sse_read_timeout`, so both get the call's deadline.
+            "timeout": seconds,
+            "sse_read_timeout": seconds,
+            # A stateless hub has no session to end, so no DELETE on close.
+            "terminate_on_close": False,
+            "session_kwargs": {"read_timeout_seconds": timedelta(seconds=seconds)},
         }
+
+    async def _langchain_tools_for(self, token: str | None) -> dict[str, BaseTool]:
+        """The adapters' tools with this token's headers, listing them when the token is new."""
+        if self._client is None or token != self._client_token:
+            self._client = MultiServerMCPClient({self.SERVER: self._connection(token)})
+            self._client_token = token
+            self._lc_tools = None
+        if self._lc_tools is not None:
+            return self._lc_tools
+        client = self._client
+        listed = await client.get_tools(server_name=self.SERVER)
+        tools = {t.name: t for t in listed}
+        self._tools = {t.name: HubTool(t.name, t.description, _input_schema(t)) for t in listed}
+        # A call with a newer token may have replaced the client while this one listed.
+        if self._client is client:
+            self._lc_tools = tools
+        return tools
 
     async def _call(
         self, tool: str, arguments: dict[str, Any], token: str | None
-    ) -> CallToolResult | None:
-        async def action(session: ClientSession) -> CallToolResult | None:
-            if self._tools is None:
-                await self._list_with(session)
-            if self._tools is not None and tool not in self._tools:
-                return None
-            return await session.call_tool(tool, arguments)
-
-        return await self._session_call(action, token)
+    ) -> ToolMessage | None:
+        tools = await self._langchain_tools_for(token)
+        chosen = tools.get(tool)
+        if chosen is None:
+            return None
+        # Invoked with a ToolCall, a content-and-artifact tool answers a ToolMessage: the
+        # text, the structured content as artifact, and whether the tool flagged an error.
+        # Invoked with bare arguments it would answer the text alone.
+        answer = await chosen.ainvoke(
+            tool_call(name=tool, args=arguments, id=f"hub-{uuid.uuid4().hex}")
+        )
+        if isinstance(answer, ToolMessage):
+            return answer
+        content = answer if isinstance(answer, str | list) else str(answer)
+        return ToolMessage(content=content, tool_call_id="hub")
 
 
 class LocalBusinessTools:

@@ -18,7 +18,8 @@ import sys
 from collections.abc import MutableMapping
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+import anyio.to_thread
+from mcp.server.fastmcp import FastMCP
 from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 from starlette.applications import Starlette
@@ -80,37 +81,57 @@ def _as_call_result(result: ToolResult) -> CallToolResult:
     if result.ok:
         text = json.dumps(result.data, ensure_ascii=False)
         return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=result.data
+            content=[TextContent(type="text", text=text)], structuredContent=result.data
         )
     # The error code travels as JSON so the client can tell "invalid" from a tool's message.
     payload = {"error": result.error, **result.data}
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
-        is_error=True,
+        isError=True,
     )
 
 
-def build_server(data: BusinessData) -> MCPServer:
-    """An MCP server with the four tools bound to one BusinessData."""
-    server: MCPServer = MCPServer(
+async def _call(data: BusinessData, tool: str, arguments: dict[str, object]) -> CallToolResult:
+    """Run one tool in a worker thread and put its ToolResult on the wire.
+
+    FastMCP 1.x calls a synchronous tool on the event loop itself, so a slow ERP would hold
+    up every other request of the instance; a worker thread keeps the loop free.
+    """
+    result = await anyio.to_thread.run_sync(run_tool, data, tool, arguments)
+    return _as_call_result(result)
+
+
+def build_server(data: BusinessData, *, host: str = "127.0.0.1") -> FastMCP:
+    """An MCP server with the four tools bound to one BusinessData (stateless, JSON).
+
+    On 127.0.0.1 the SDK checks Host and Origin against DNS rebinding; in the cloud (any
+    other `host`) Cloud Run's IAM check on the identity token guards the hub instead.
+    """
+    # FastMCP calls logging.basicConfig, a no-op once shared.observability has configured
+    # the root logger, as `main` and the Cloud Function do before building the app.
+    server = FastMCP(
         "atende-tools-hub",
         instructions=(
             "Ferramentas de negócio da rede Atende: pedidos, faturas, lojas e chamados. "
             "Respostas em JSON; textos para o cliente em português do Brasil."
         ),
+        host=host,
+        streamable_http_path=MCP_PATH,
+        # Stateless: any instance answers any request; JSON: one response per POST, no SSE.
+        stateless_http=True,
+        json_response=True,
     )
 
-    # Sync tools: the SDK runs them in a worker thread, where a slow ERP blocks nobody.
     @server.tool(name="order_status", title="Status do pedido", description=ORDER_STATUS)
-    def order_status(
+    async def order_status(
         order_number: Annotated[
             str | int, Field(description="Número do pedido, 6 dígitos, ex. '482913'.")
         ],
     ) -> CallToolResult:
-        return _as_call_result(run_tool(data, "order_status", {"order_number": order_number}))
+        return await _call(data, "order_status", {"order_number": order_number})
 
     @server.tool(name="invoice_copy", title="Segunda via de boleto", description=INVOICE_COPY)
-    def invoice_copy(
+    async def invoice_copy(
         customer_phone: Annotated[
             str,
             Field(description="WhatsApp number of the conversation, E.164 digits: 5511988887777."),
@@ -122,18 +143,18 @@ def build_server(data: BusinessData) -> MCPServer:
         arguments: dict[str, object] = {"customer_phone": customer_phone}
         if invoice_id is not None:
             arguments["invoice_id"] = invoice_id
-        return _as_call_result(run_tool(data, "invoice_copy", arguments))
+        return await _call(data, "invoice_copy", arguments)
 
     @server.tool(name="store_info", title="Lojas", description=STORE_INFO)
-    def store_info(
+    async def store_info(
         query: Annotated[
             str, Field(description="Cidade, bairro, UF ou nome da loja, ex. 'Moema'.")
         ],
     ) -> CallToolResult:
-        return _as_call_result(run_tool(data, "store_info", {"query": query}))
+        return await _call(data, "store_info", {"query": query})
 
     @server.tool(name="open_ticket", title="Abrir chamado", description=OPEN_TICKET)
-    def open_ticket(
+    async def open_ticket(
         reason: Annotated[
             str, Field(description="Motivo curto, ex. 'troca de produto com defeito'.")
         ],
@@ -151,7 +172,7 @@ def build_server(data: BusinessData) -> MCPServer:
             "customer_phone": customer_phone,
             "idempotency_key": idempotency_key,
         }
-        return _as_call_result(run_tool(data, "open_ticket", arguments))
+        return await _call(data, "open_ticket", arguments)
 
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(request: Request) -> Response:
@@ -163,12 +184,9 @@ def build_server(data: BusinessData) -> MCPServer:
 def create_app(data: BusinessData, *, host: str = "127.0.0.1") -> Starlette:
     """The hub's ASGI app: MCP at /mcp (stateless, JSON responses) and /healthz.
 
-    On 127.0.0.1 the SDK checks Host and Origin against DNS rebinding; in the cloud (any
-    other `host`) Cloud Run's IAM check on the identity token guards the hub instead.
+    Its lifespan runs the MCP session manager, which must be running before /mcp answers.
     """
-    return build_server(data).streamable_http_app(
-        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, host=host
-    )
+    return build_server(data, host=host).streamable_http_app()
 
 
 class LifespanOnFirstRequest:

@@ -1,6 +1,6 @@
 """The MCP tools hub over real streamable HTTP: the server in-process under uvicorn, the real
-client (McpBusinessTools), identity tokens, a hub that is down or hangs, and the Cloud
-Function entry point under functions-framework. No emulator needed."""
+client (McpBusinessTools, through langchain-mcp-adapters), identity tokens, a hub that is down
+or hangs, and the Cloud Function entry point under functions-framework. No emulator needed."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import functions_framework
+import langchain_mcp_adapters.tools
 import pytest
 import uvicorn
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+from langchain_mcp_adapters.sessions import create_session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -27,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.adapters.business_json import DEFAULT_BUSINESS_DATA, JsonBusinessData
 from shared.adapters.mcp_tools import GoogleIdTokens, LocalBusinessTools, McpBusinessTools
 from shared.tools_hub.server import create_app
+from shared.tools_hub.tools import TOOL_NAMES
 
 FUNCTION_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "tools_hub" / "main.py"
 
@@ -164,6 +169,44 @@ def test_the_tool_list_is_fetched_once_and_describes_every_tool(hub: McpBusiness
     result = hub.call("drop_tables", {})
     assert (result.ok, result.error) == (False, "unknown tool: drop_tables")
     assert time.monotonic() - started < 0.05
+
+
+def test_calls_go_through_langchain_mcp_adapters(
+    hub_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+
+    @asynccontextmanager
+    async def counting(connection: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        opened.append(connection["url"])
+        async with create_session(connection, **kwargs) as session:
+            yield session
+
+    # Every MCP session of the adapters' tools (listing and calls) opens here.
+    monkeypatch.setattr(langchain_mcp_adapters.tools, "create_session", counting)
+    tools = McpBusinessTools(f"{hub_url}/mcp", timeout_seconds=5)
+    try:
+        result = tools.call("order_status", {"order_number": "482913"})
+        assert result.ok and result.data["order"]["status_label"] == "Em trânsito"
+        # One session to list the tools, one for the call, both opened by the adapters.
+        assert opened == [f"{hub_url}/mcp"] * 2
+
+        listed = tools.langchain_tools()
+        assert [t.name for t in listed] == list(TOOL_NAMES)
+        for tool in listed:
+            assert isinstance(tool, BaseTool)
+            assert tool.response_format == "content_and_artifact"
+            assert tool.description == tools.tools()[TOOL_NAMES.index(tool.name)].description
+        # The same tools work on another event loop, as a model's tool-calling loop would.
+        store_info = listed[TOOL_NAMES.index("store_info")]
+        call = {"type": "tool_call", "id": "t1", "name": "store_info", "args": {"query": "Moema"}}
+        message = asyncio.run(store_info.ainvoke(call))
+        assert isinstance(message, ToolMessage) and message.status == "success"
+        expected = tools.call("store_info", {"query": "Moema"}).data
+        assert message.artifact["structured_content"] == expected
+        assert len(opened) == 4
+    finally:
+        tools.close()
 
 
 def test_the_health_route(hub_url: str) -> None:

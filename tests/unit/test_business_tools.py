@@ -23,6 +23,7 @@ from shared.adapters.mcp_tools import (
     LocalBusinessTools,
     McpBusinessTools,
     _schema_error_detail,
+    _to_tool_result,
     business_tools_from_settings,
 )
 from shared.agents.tool_access import AGENTS, TOOL_ALLOW_LIST, AllowListedTools, allowed_tools
@@ -526,6 +527,36 @@ def test_schema_errors_lose_the_values_they_quote() -> None:
     detail = _schema_error_detail(text)
     assert detail == "customer_phone: Field required; summary: Input should be a valid string"
     assert _schema_error_detail("Unknown tool: nope") is None
+
+
+def test_tool_messages_become_tool_results() -> None:
+    """What the adapters' tools answer (a ToolMessage) read into a ToolResult."""
+    from langchain_core.messages import ToolMessage
+
+    args = {"query": "Moema"}
+    blocks: list[str | dict[Any, Any]] = [{"type": "text", "text": '{"found": true, "total": 1}'}]
+    structured = ToolMessage(
+        content=blocks, tool_call_id="t", artifact={"structured_content": {"found": True}}
+    )
+    assert _to_tool_result("store_info", args, structured).data == {"found": True}
+    # Without structured content the JSON text is the data; plain text is kept as text.
+    assert _to_tool_result("store_info", args, ToolMessage(content=blocks, tool_call_id="t")).data
+    assert _to_tool_result(
+        "store_info", args, ToolMessage(content="sem JSON", tool_call_id="t")
+    ).data == {"text": "sem JSON"}
+    invalid = ToolMessage(
+        content=[{"type": "text", "text": '{"error": "invalid", "detail": "query: too short"}'}],
+        tool_call_id="t",
+        status="error",
+    )
+    result = _to_tool_result("store_info", args, invalid)
+    assert (result.ok, result.error, result.data) == (
+        False,
+        "invalid",
+        {"detail": "query: too short"},
+    )
+    unknown = ToolMessage(content="Unknown tool: nope", tool_call_id="t", status="error")
+    assert _to_tool_result("nope", {}, unknown).error == "Unknown tool: nope"
 
 
 def test_the_builder_follows_the_settings() -> None:
