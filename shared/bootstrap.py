@@ -175,7 +175,9 @@ def brain() -> AgentBrain:
     from shared.agents.reasoning import Reasoner, ResilientReasoner
 
     settings = get_settings()
-    offline = OfflineReasoner(embedder(), min_score=settings.kb_min_score)
+    offline = OfflineReasoner(
+        embedder(), min_score=settings.kb_min_score, knowledge_base=knowledge_base()
+    )
     reasoner: Reasoner = offline
     if settings.llm_backend == "vertex":
         from shared.adapters.vertex import (

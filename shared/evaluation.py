@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.memory import InMemorySaver
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.business_json import DEFAULT_BUSINESS_DATA, JsonBusinessData
 from shared.adapters.graph_api import MediaDownloadError, MediaInfo
@@ -72,6 +72,8 @@ Outcome = Literal["answer", "handoff", "partial", "ask", "close", "reply"]
 class Receipt(BaseModel):
     """A photographed receipt the turn carries."""
 
+    model_config = ConfigDict(extra="forbid")
+
     order_number: str = "482913"
     total: str = "189,90"
     date: str = "12/11/2026"
@@ -79,6 +81,8 @@ class Receipt(BaseModel):
 
 class Expectation(BaseModel):
     """What a careful human agent would have done with the turn."""
+
+    model_config = ConfigDict(extra="forbid")
 
     route: str
     outcome: Outcome
@@ -89,6 +93,8 @@ class Expectation(BaseModel):
 
 class EvalCase(BaseModel):
     """One line of samples/eval.jsonl."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: str
     kind: str
@@ -102,15 +108,9 @@ class EvalCase(BaseModel):
 
 def outcome_of(reply: BrainReply) -> Outcome:
     """What the turn did, in the evaluation's words."""
-    if reply.ticket_status is TicketStatus.FINISHED:
-        return "close"
-    if reply.ticket_status is TicketStatus.TRANSFERRED_TO_ANALYST:
-        return "partial" if len(reply.texts) > 1 else "handoff"
-    if reply.route in ("small_talk", "out_of_scope"):
-        return "reply"
-    if reply.route == "data" and not reply.tools:
-        return "ask"
-    return "answer"
+    if reply.outcome in ("answer", "handoff", "partial", "ask", "close", "reply"):
+        return reply.outcome  # type: ignore[return-value]
+    return "handoff" if reply.ticket_status is TicketStatus.TRANSFERRED_TO_ANALYST else "answer"
 
 
 @dataclass
@@ -240,8 +240,12 @@ def judge(case: EvalCase, reply: BrainReply) -> list[str]:
     if reply.route != expect.route:
         problems.append(f"route {reply.route}, expected {expect.route}")
     text = "\n".join(reply.texts)
-    if expect.entry and outcome in ("answer", "partial") and expect.entry not in reply.summary:
-        problems.append(f"answered from {reply.sources[:1]}, expected {expect.entry}")
+    if (
+        expect.entry
+        and outcome in ("answer", "partial")
+        and expect.entry not in reply.answered_from
+    ):
+        problems.append(f"answered from {reply.answered_from}, expected {expect.entry}")
     missing_tools = [t for t in expect.tools if t not in reply.tools]
     if missing_tools:
         problems.append(f"tools {reply.tools}, expected {expect.tools}")
@@ -322,7 +326,7 @@ def build_evaluation(settings: Settings, *, kb_path: Path, llm: str) -> Evaluati
     kb = InMemoryKnowledgeBase(embedder)
     entries = list(read_entries(kb_path))
     kb.upsert(entries)
-    offline = OfflineReasoner(embedder, min_score=settings.kb_min_score)
+    offline = OfflineReasoner(embedder, min_score=settings.kb_min_score, knowledge_base=kb)
     reasoner: Reasoner = offline
     if llm == "vertex":
         from shared.adapters.vertex import (

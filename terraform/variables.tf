@@ -214,7 +214,7 @@ variable "lease_seconds" {
 variable "kb_min_score" {
   description = "KB_MIN_SCORE: lowest knowledge-base similarity score an answer may rest on."
   type        = number
-  default     = 0.42
+  default     = 0.55
 }
 
 variable "kb_backend" {

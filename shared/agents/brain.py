@@ -142,8 +142,20 @@ class GraphBrain:
             question=state.get("question", ""),
             summary=state.get("summary", ""),
             model=answered[-1] if answered else self._offline_model,
+            outcome=_outcome(state, status),
             prompt_version=prompt_version(context.profile.name),
             llm_calls=calls,
             tools=list(state.get("tools_used") or []),
             sources=[str(s.get("ref")) for s in state.get("sources") or []],
+            answered_from=list((state.get("draft") or {}).get("used") or []),
         )
+
+
+def _outcome(state: dict[str, Any], status: TicketStatus) -> str:
+    if status is TicketStatus.FINISHED:
+        return "close"
+    if status is TicketStatus.TRANSFERRED_TO_ANALYST:
+        return "partial" if state.get("outcome") == "partial" else "handoff"
+    if state.get("outcome") in ("answer", "ask"):
+        return str(state["outcome"])
+    return "reply"

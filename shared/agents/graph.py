@@ -25,7 +25,7 @@ from langgraph.runtime import Runtime
 
 from shared.agents.assistants import AssistantProfile, Route, agent_of
 from shared.agents.facts import unsupported_facts
-from shared.agents.offline import wants_invoice
+from shared.agents.offline import mentions_order_or_store, wants_invoice
 from shared.agents.prompts import (
     ACK_REPLY,
     ASK_ORDER_NUMBER,
@@ -265,9 +265,11 @@ def data(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     ctx = runtime.context
     question = state.get("question", "")
     tools = ctx.tools_for("data")
-    numbers = list(order_numbers_in(question)) or (state.get("facts") or {}).get(
-        "order_numbers", []
-    )
+    numbers = list(order_numbers_in(question))
+    if not numbers and mentions_order_or_store(question):
+        # "meu pedido não chegou" + "número 482913": the burst says what the number is.
+        numbers = [n for t in _DIGITS.findall(question) for n in order_numbers_in(t, asked=True)]
+    numbers = numbers or (state.get("facts") or {}).get("order_numbers", [])
     sources: list[Source] = []
     used: list[str] = []
     if numbers:

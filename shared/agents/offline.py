@@ -27,20 +27,23 @@ from shared.agents.assistants import AssistantProfile, Route
 from shared.agents.reasoning import HandoffNote, RouteDecision, Thought, Verdict
 from shared.agents.route_examples import ROUTE_EXAMPLES
 from shared.agents.state import Draft, Source
+from shared.domain.receipts import order_numbers_in
 from shared.domain.text_search import keywords
-from shared.ports import Embedder
+from shared.ports import Embedder, KnowledgeBase
 
 __all__ = [
     "OfflineReasoner",
     "asks_for_human",
     "format_amount",
     "format_date",
+    "mentions_order_or_store",
     "wants_invoice",
 ]
 
 _HUMAN = re.compile(
-    r"\b(atendente|humano|humana|pessoa de verdade|pessoa real|falar com (algu[eé]m|uma pessoa)"
-    r"|n[aã]o quero (falar com )?(rob[oô]|bot|m[aá]quina))\b",
+    r"\b(atendente|humano|humana|(pessoa|algu[eé]m) (de verdade|real)"
+    r"|(falar|conversar|negociar|tratar) com (algu[eé]m|uma pessoa)"
+    r"|(n[aã]o|nem) (quero )?(falar )?com (um |uma )?(rob[oô]|bot|m[aá]quina|ia))\b",
     re.IGNORECASE,
 )
 _INVOICE_INTENT = re.compile(
@@ -48,8 +51,15 @@ _INVOICE_INTENT = re.compile(
     r"|pagamento|quanto devo|d[eé]bito em aberto|minha d[ií]vida)",
     re.IGNORECASE,
 )
+# A message that stops mid-sentence: it continues in the next one.
+_UNFINISHED = re.compile(
+    r"(,|:|\.\.\.|\b(se|que|de|do|da|dos|das|o|a|os|as|e|sobre|com|para|pra|por|porque|um|uma"
+    r"|no|na|em|qual|quais|como|quando|onde))$",
+    re.IGNORECASE,
+)
 # Below this, no labelled example is near enough to trust: the assistant's default route.
 _MIN_ROUTE_SIMILARITY = 0.30
+_KNOWLEDGE_ROUTES: tuple[Route, ...] = ("sac", "saf", "billing")
 _NEIGHBOURS = 7
 _TEMPERATURE = 0.05
 
@@ -57,6 +67,18 @@ _TEMPERATURE = 0.05
 def asks_for_human(text: str) -> bool:
     """Whether the customer explicitly asks for a person."""
     return bool(_HUMAN.search(text))
+
+
+_ORDER_OR_STORE = re.compile(
+    r"\b(pedido|pedidos|encomenda|entrega|entregue|rastre\w*|compra (pelo|no) (app|site)"
+    r"|chegou|chega|enviado|loja|lojas|unidade|endere[cç]o|onde fica|mais pr[oó]xima)\b",
+    re.IGNORECASE,
+)
+
+
+def mentions_order_or_store(text: str) -> bool:
+    """Whether the customer talks about an order, a delivery or where a store is."""
+    return bool(_ORDER_OR_STORE.search(text))
 
 
 def wants_invoice(text: str) -> bool:
@@ -88,9 +110,18 @@ class OfflineReasoner:
 
     name = "offline"
 
-    def __init__(self, embedder: Embedder, *, min_score: float) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        min_score: float,
+        knowledge_base: KnowledgeBase | None = None,
+    ) -> None:
         self._embedder = embedder
         self._min_score = min_score
+        # The knowledge base's entries are labelled examples too: each namespace's own
+        # questions and paraphrases say which knowledge route a question belongs to.
+        self._kb = knowledge_base
         self._lock = threading.Lock()
         self._examples: np.ndarray[Any, Any] | None = None
 
@@ -112,11 +143,49 @@ class OfflineReasoner:
     def route(
         self, question: str, profile: AssistantProfile, *, has_image: bool
     ) -> Thought[RouteDecision]:
-        """Rules first, then a similarity-weighted vote of the nearest labelled examples."""
+        """Rules, then the nearest labelled examples, then the knowledge base's namespaces."""
         if asks_for_human(question):
             return Thought(RouteDecision(route="human", confidence=1.0, reason="pedido explícito"))
         if has_image:
             return Thought(RouteDecision(route="image", confidence=1.0, reason="imagem enviada"))
+        knn, similarity = self._nearest_route(question, profile)
+        if knn == "data" or order_numbers_in(question):
+            if order_numbers_in(question) or mentions_order_or_store(question):
+                return Thought(
+                    RouteDecision(route="data", confidence=similarity, reason="pedido/loja")
+                )
+            knn = None
+        scores = self._namespace_scores(question, profile)
+        known = max(scores.values(), default=0.0)
+        if knn == "out_of_scope" and known < self._min_score:
+            return Thought(
+                RouteDecision(route="out_of_scope", confidence=similarity, reason="fora do escopo")
+            )
+        knowledge: list[Route] = [r for r in _KNOWLEDGE_ROUTES if profile.allows(r)]
+        if known >= self._min_score:
+            # The namespace that knows the question best; the examples' pick breaks near-ties.
+            def weight(route: Route) -> float:
+                return scores.get(route, 0.0) + (0.03 if route == knn else 0.0)
+
+            best = max(knowledge, key=weight)
+            return Thought(
+                RouteDecision(
+                    route=best,
+                    confidence=round(scores.get(best, 0.0), 3),
+                    reason=f"base {profile.namespace_for(best)} ({scores.get(best, 0.0):.2f})",
+                )
+            )
+        fallback: Route = knn if knn is not None and knn in knowledge else profile.default_route
+        return Thought(
+            RouteDecision(
+                route=fallback, confidence=round(similarity, 3), reason="nada conhecido na base"
+            )
+        )
+
+    def _nearest_route(
+        self, question: str, profile: AssistantProfile
+    ) -> tuple[Route | None, float]:
+        """The labelled examples' vote among the routes the assistant allows (no human: rules)."""
         examples = self._example_vectors()
         query = np.asarray(self._embedder.embed([question])[0], dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-9)
@@ -126,35 +195,40 @@ class OfflineReasoner:
         votes: dict[Route, float] = defaultdict(float)
         for index in nearest:
             route = ROUTE_EXAMPLES[int(index)][0]
-            if profile.allows(route):
+            if profile.allows(route) and route != "human":
                 # Softmax weights: a near-identical example outvotes several loose ones, so a
                 # route with many examples does not win on numbers alone.
                 votes[route] += math.exp((float(similarity[index]) - best) / _TEMPERATURE)
         if not votes or best < _MIN_ROUTE_SIMILARITY:
-            return Thought(
-                RouteDecision(
-                    route=profile.default_route,
-                    confidence=max(best, 0.0),
-                    reason=f"nenhum exemplo próximo ({best:.2f})",
-                )
-            )
-        route = max(votes, key=lambda r: votes[r])
-        share = votes[route] / sum(votes.values())
-        return Thought(
-            RouteDecision(
-                route=route,
-                confidence=round(min(best, share), 3),
-                reason=f"exemplos próximos ({best:.2f})",
-            )
-        )
+            return None, max(best, 0.0)
+        return max(votes, key=lambda r: votes[r]), best
+
+    def _namespace_scores(self, question: str, profile: AssistantProfile) -> dict[Route, float]:
+        if self._kb is None:
+            return {}
+        scores: dict[Route, float] = {}
+        for route in _KNOWLEDGE_ROUTES:
+            if profile.allows(route):
+                hits = self._kb.search(profile.namespace_for(route), question, limit=1)
+                scores[route] = hits[0].score if hits else 0.0
+        return scores
 
     # -- the other steps --------------------------------------------------------------------
 
     def rewrite(
         self, texts: Sequence[str], history: Sequence[Sequence[str]], image_text: str
     ) -> Thought[str]:
-        """The substantive messages, one per line (each line is also searched on its own)."""
-        return Thought("\n".join(t.strip() for t in texts if t.strip()))
+        """The substantive messages, one per line (each line is also searched on its own).
+
+        A message cut in the middle ("queria saber se" + "vocês aceitam vale?") is one question.
+        """
+        lines: list[str] = []
+        for text in (t.strip() for t in texts if t.strip()):
+            if lines and _UNFINISHED.search(lines[-1]):
+                lines[-1] = f"{lines[-1]} {text}"
+            else:
+                lines.append(text)
+        return Thought("\n".join(lines))
 
     def draft(
         self,

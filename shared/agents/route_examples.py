@@ -75,4 +75,10 @@ ROUTE_EXAMPLES: Final[tuple[tuple[Route, str], ...]] = (
     ("out_of_scope", "escreve um poema de amor"),
     ("out_of_scope", "qual a capital da Austrália?"),
     ("out_of_scope", "me ajuda com minha lição de matemática"),
+    ("out_of_scope", "qual série você recomenda na netflix?"),
+    ("out_of_scope", "qual a cotação do euro hoje?"),
+    ("out_of_scope", "escreve um email formal pro meu chefe"),
+    ("out_of_scope", "como faço um pudim de leite?"),
+    ("out_of_scope", "quem vai ganhar a eleição?"),
+    ("out_of_scope", "traduz essa frase para o inglês"),
 )

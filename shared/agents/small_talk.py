@@ -65,13 +65,31 @@ def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z ]+", " ", stripped).split()
 
 
+# A message of nothing but these says thanks or "ok" (👍 after an answer closes the ticket).
+_THANKS_EMOJI = frozenset("🙏❤💙💚😍🥰")
+_ACK_EMOJI = frozenset("👍👌✅👏🤝😊🙂😀😁😃😄☺")
+
+
+def _emoji_kind(text: str) -> SmallTalk | None:
+    symbols = {c for c in text if not c.isspace() and unicodedata.category(c) not in ("Mn", "Cf")}
+    # Variation selectors and skin tones change how an emoji looks, not what it says.
+    symbols = {c for c in symbols if c != "\ufe0f" and not "\U0001f3fb" <= c <= "\U0001f3ff"}
+    if not symbols:
+        return None
+    if symbols <= _THANKS_EMOJI | _ACK_EMOJI:
+        return "thanks" if symbols & _THANKS_EMOJI else "ack"
+    return None
+
+
 def small_talk_kind(text: str) -> SmallTalk | None:
     """The kind of small talk when the text says nothing else; None otherwise.
 
     Thanks wins over a greeting ("bom dia, obrigado"), and a greeting over an acknowledgement.
     """
     words = _words(text)
-    if not words or len(words) > 6:
+    if not words:
+        return _emoji_kind(text)
+    if len(words) > 6:
         return None
     found: set[SmallTalk] = set()
     i = 0

@@ -200,11 +200,15 @@ class BrainReply(_Record):
     question: str = ""
     summary: str = ""
     model: str = ""
+    # answer, ask (the AI asked for something), partial, handoff, close or reply (small talk).
+    outcome: str = ""
     prompt_version: str = ""
     # Every model call of the turn: step, model, outcome, fallback, tokens, cost, latency.
     llm_calls: list[dict[str, Any]] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list)
+    # Every source retrieved, and those the reply was drawn from.
     sources: list[str] = Field(default_factory=list)
+    answered_from: list[str] = Field(default_factory=list)
 
     @property
     def input_tokens(self) -> int:

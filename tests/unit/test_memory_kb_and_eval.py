@@ -10,7 +10,6 @@ import pytest
 from shared.adapters.local_embeddings import LocalEmbedder
 from shared.adapters.memory_kb import InMemoryKnowledgeBase
 from shared.domain.knowledge import KnowledgeEntry, read_entries
-from shared.evaluation import main as evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,10 +48,3 @@ def test_upsert_replaces_an_entry(kb: InMemoryKnowledgeBase) -> None:
     kb.upsert([KnowledgeEntry(id="sac-new", question="Tem estacionamento?", answer="Sim.")])
     hits = [h for h in kb.search("sac", "Tem estacionamento?", limit=10) if h.entry_id == "sac-new"]
     assert [h.answer for h in hits] == ["Sim."]
-
-
-def test_eval_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert evaluate([]) == 0
-    out = capsys.readouterr().out
-    for figure in ("accuracy", "answer precision", "handoff recall", "fallback rate", "latency"):
-        assert figure in out

@@ -60,7 +60,8 @@ def test_thanks(text: str) -> None:
         "",
         "   ",
         "?",
-        "👍",
+        "🚀",
+        "👍 e o reembolso?",
         "Vocês aceitam PIX?",
         "oi, quero a segunda via do boleto",
         "Oi, preciso de ajuda",
@@ -73,6 +74,14 @@ def test_thanks(text: str) -> None:
 )
 def test_anything_else_is_not_small_talk(text: str) -> None:
     assert small_talk_kind(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("👍", "ack"), ("👍🏽", "ack"), ("👌✅", "ack"), ("🙏", "thanks"), ("❤️", "thanks")],
+)
+def test_an_emoji_alone_says_ok_or_thanks(text: str, kind: str) -> None:
+    assert small_talk_kind(text) == kind
 
 
 def test_accents_and_case_are_ignored() -> None:
