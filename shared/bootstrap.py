@@ -176,7 +176,10 @@ def brain() -> AgentBrain:
 
     settings = get_settings()
     offline = OfflineReasoner(
-        embedder(), min_score=settings.kb_min_score, knowledge_base=knowledge_base()
+        embedder(),
+        min_score=settings.kb_min_score,
+        sure_score=settings.kb_sure_score,
+        knowledge_base=knowledge_base(),
     )
     reasoner: Reasoner = offline
     if settings.llm_backend == "vertex":

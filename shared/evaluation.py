@@ -326,7 +326,12 @@ def build_evaluation(settings: Settings, *, kb_path: Path, llm: str) -> Evaluati
     kb = InMemoryKnowledgeBase(embedder)
     entries = list(read_entries(kb_path))
     kb.upsert(entries)
-    offline = OfflineReasoner(embedder, min_score=settings.kb_min_score, knowledge_base=kb)
+    offline = OfflineReasoner(
+        embedder,
+        min_score=settings.kb_min_score,
+        sure_score=settings.kb_sure_score,
+        knowledge_base=kb,
+    )
     reasoner: Reasoner = offline
     if llm == "vertex":
         from shared.adapters.vertex import (
@@ -385,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"\ncases {figures['cases']}  correct {figures['correct']}  "
-        f"(reasoner {args.llm}, threshold {settings.kb_min_score:.2f})"
+        f"(reasoner {args.llm}, KB scores {settings.kb_min_score:.2f} with keywords, "
+        f"{settings.kb_sure_score:.2f} alone)"
     )
     print(f"AI finalization rate   {figures['ai_finalization_rate']:.0%}")
     print(f"correct-handoff rate   {figures['correct_handoff_rate']:.0%}")

@@ -72,6 +72,7 @@ locals {
         MAX_WAIT_SECONDS     = tostring(var.max_wait_seconds)
         LEASE_SECONDS        = tostring(var.lease_seconds)
         KB_MIN_SCORE         = tostring(var.kb_min_score)
+        KB_SURE_SCORE        = tostring(var.kb_sure_score)
         KB_BACKEND           = var.kb_backend
         EMBEDDING_BACKEND    = var.embedding_backend
         VERTEX_LOCATION      = var.vertex_location

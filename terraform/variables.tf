@@ -212,9 +212,15 @@ variable "lease_seconds" {
 }
 
 variable "kb_min_score" {
-  description = "KB_MIN_SCORE: lowest knowledge-base similarity score an answer may rest on."
+  description = "KB_MIN_SCORE: lowest knowledge-base similarity an answer may rest on, and only when the keyword search agrees on the entry."
   type        = number
-  default     = 0.55
+  default     = 0.42
+}
+
+variable "kb_sure_score" {
+  description = "KB_SURE_SCORE: knowledge-base similarity at which an entry answers on its own."
+  type        = number
+  default     = 0.60
 }
 
 variable "kb_backend" {

@@ -325,6 +325,13 @@ class FirestoreStore:
                     "route": turn.route,
                     "model": turn.model,
                     "latency_ms": turn.latency_ms,
+                    # Top-level, so cost reports and dashboards can aggregate them.
+                    "prompt_version": turn.prompt_version,
+                    "input_tokens": turn.input_tokens,
+                    "output_tokens": turn.output_tokens,
+                    "cost_usd": turn.cost_usd,
+                    "llm_calls": turn.llm_calls,
+                    "tools": turn.tools,
                     "published": False,
                     "created_at": now,
                 },

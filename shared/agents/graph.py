@@ -204,7 +204,12 @@ def _kb_sources(ctx: AgentContext, namespace: str, question: str, limit: int) ->
                     ref=hit.entry_id,
                     text=f"P: {hit.question}\nR: {hit.answer}",
                     score=hit.score,
-                    data={"answer": hit.answer, "category": hit.category, "query": query},
+                    data={
+                        "answer": hit.answer,
+                        "category": hit.category,
+                        "query": query,
+                        "keyword_score": hit.keyword_score,
+                    },
                 )
             )
     return sources

@@ -70,6 +70,19 @@ class Pipeline:
         assert reply["webhook_status"] == 200, reply
         return str(reply["message_id"])
 
+    def customer_sends_receipt(self, wa_id: str, order_number: str) -> str:
+        """A photographed receipt naming an order, as an image message; returns its id."""
+        body = {"from": wa_id, "order_number": order_number, "name": "Cliente Teste"}
+        reply = self.http.post(f"{self.sim}/_sim/receipt", json=body).json()
+        assert reply["webhook_status"] == 200, reply
+        return str(reply["message_id"])
+
+    def turns_of(self, wa_id: str) -> list[dict[str, Any]]:
+        """The agent's recorded turns in this customer's conversation."""
+        cid = f"{PHONE_NUMBER_ID}:{wa_id}"
+        query = self.db.collection("turns").where(filter=FieldFilter("conversation_id", "==", cid))
+        return [snap.to_dict() or {} for snap in query.stream()]
+
     def sent_to(self, wa_id: str) -> list[dict[str, Any]]:
         """What the pipeline sent to this customer."""
         return list(self.http.get(f"{self.sim}/_sim/messages", params={"to": wa_id}).json())

@@ -30,6 +30,27 @@ def test_a_question_the_knowledge_base_knows_is_answered(pipeline: Pipeline, wa_
     assert sent[0]["type"] == "text"
 
 
+def test_a_photographed_receipt_is_read_and_its_order_looked_up_through_the_hub(
+    pipeline: Pipeline, wa_id: str
+) -> None:
+    pipeline.customer_sends_receipt(wa_id, "482913")
+    sent = wait_for(lambda: pipeline.sent_to(wa_id), what="the order status", timeout=60)
+    assert len(sent) == 1
+    assert "482913" in sent[0]["text"] and "Em trânsito" in sent[0]["text"]
+    (turn,) = wait_for(lambda: pipeline.turns_of(wa_id), what="the recorded turn")
+    assert turn["route"] == "image"
+    assert turn["tools"] == ["order_status"]
+    assert turn["prompt_version"].startswith("sac@")
+
+
+def test_an_order_number_in_text_is_looked_up_through_the_hub(
+    pipeline: Pipeline, wa_id: str
+) -> None:
+    pipeline.customer_says(wa_id, "qual o status do meu pedido 731205?")
+    sent = wait_for(lambda: pipeline.sent_to(wa_id), what="the order status")
+    assert "731205" in sent[0]["text"] and "Entregue" in sent[0]["text"]
+
+
 def test_an_unknown_question_is_handed_off_and_the_ai_goes_quiet(
     pipeline: Pipeline, wa_id: str
 ) -> None:

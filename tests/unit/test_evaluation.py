@@ -24,7 +24,7 @@ KEPT_RIGHT = sorted(
         "sac-pix-travou-1",
         "saf-minimo-1",
         "cob-juros-1",
-        "sac-ho-remedio",
+        "cob-ho-prescricao",
         "tool-order-transit",
         "tool-order-two",
         "tool-order-notfound",

@@ -22,6 +22,7 @@ from shared.domain.models import (
     BrainRequest,
     Conversation,
     InboundMessage,
+    KnowledgeHit,
     TicketStatus,
 )
 
@@ -288,3 +289,47 @@ def test_greeting_with_thanks_is_not_handed_off(make_kb: Callable[..., Any]) -> 
     assert reply.route == "small_talk"
     assert reply.ticket_status is TicketStatus.AI_REPLIED
     assert kb.searches == []
+
+
+def _keyword_hit(entry_id: str, score: float, keyword_score: float) -> Any:
+    return KnowledgeHit(
+        entry_id=entry_id,
+        question=f"pergunta {entry_id}",
+        answer=f"Resposta {entry_id}.",
+        score=score,
+        keyword_score=keyword_score,
+    )
+
+
+@pytest.mark.parametrize(
+    ("hits", "answered"),
+    [
+        # Sure on its own.
+        ([_keyword_hit("a", 0.65, 0.0), _keyword_hit("b", 0.30, 5.0)], "a"),
+        # Between the scores: the keyword search agrees on the same entry.
+        ([_keyword_hit("a", 0.50, 4.0), _keyword_hit("b", 0.30, 2.0)], "a"),
+        # Between the scores, but another entry matches more of the words: hand off.
+        ([_keyword_hit("a", 0.50, 1.0), _keyword_hit("b", 0.30, 3.0)], None),
+        # Between the scores with no word in common: hand off.
+        ([_keyword_hit("a", 0.50, 0.0)], None),
+        # Below the minimum, whatever the keywords say.
+        ([_keyword_hit("a", 0.40, 9.0)], None),
+    ],
+)
+def test_an_entry_below_the_sure_score_needs_the_keywords_to_agree(
+    make_kb: Callable[..., Any], hits: list[Any], answered: str | None
+) -> None:
+    reasoner = KnowledgeRouteOnly(LocalEmbedder(), min_score=MIN_SCORE, sure_score=0.60)
+    brain = GraphBrain(
+        knowledge_base=make_kb(default=hits),
+        tools=NoTools(),
+        images=None,
+        reasoner=reasoner,
+        min_score=MIN_SCORE,
+        handoff_message=HANDOFF,
+    )
+    reply = brain.answer(BrainRequest(conversation=CONVERSATION, pending=[_message("Pergunta?")]))
+    if answered is None:
+        assert reply.texts == [HANDOFF]
+    else:
+        assert reply.answered_from == [answered]
