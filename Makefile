@@ -50,8 +50,8 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-eval: install            ## the evaluation set through the real agent graph, with its figures
-	$(PY) -m shared.evaluation
+eval: install            ## the evaluation set through the real agent graph (ARGS="--llm vertex" for Gemini)
+	$(PY) -m shared.evaluation $(ARGS)
 
 bench: install           ## webhook latency under load against a bare-function floor
 	$(PY) bench/webhook_load.py
