@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,12 @@ from tests.unit.agent_fakes import (
 PRIMARY = "gemini-2.5-flash"
 FALLBACK = "gemini-2.5-flash-lite"
 
-pytestmark = pytest.mark.usefixtures("no_google_credentials")
+
+
+@pytest.fixture(autouse=True)
+def _offline(request: pytest.FixtureRequest) -> None:
+    if not request.node.name.startswith("test_live_"):
+        request.getfixturevalue("no_google_credentials")
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +248,35 @@ def test_a_route_the_assistant_does_not_allow_falls_back_to_its_default(
 
     assert reply.route == "billing"
     assert reply.texts == ["Parcelamos em até 6 vezes."]
+
+
+@pytest.mark.skipif(
+    os.environ.get("ATENDE_VERTEX_LIVE") != "1",
+    reason="set ATENDE_VERTEX_LIVE=1 with Application Default Credentials to call Vertex AI",
+)
+def test_live_gemini_answers_a_turn_from_the_knowledge_base(
+    offline: OfflineReasoner, kb: ScriptedKB, tools: FakeTools
+) -> None:
+    from shared.adapters.vertex import chat_models_from_settings
+    from shared.settings import Settings
+
+    settings = Settings(llm_backend="vertex", vertex_endpoint=None)
+    llm = LlmReasoner(
+        chat_models_from_settings(settings),
+        retryable=FALLBACK_EXCEPTIONS,
+        usage=usage_of,
+        price=cost_usd,
+    )
+    brain = GraphBrain(
+        knowledge_base=kb,
+        tools=tools,
+        images=None,
+        reasoner=llm,
+        min_score=MIN_SCORE,
+        handoff_message=HANDOFF,
+    )
+    reply = _ask(brain, "vocês aceitam pix?")
+    assert reply.route == "sac"
+    assert reply.ticket_status is TicketStatus.AI_REPLIED
+    assert "pix" in reply.texts[0].lower()
+    assert reply.input_tokens > 0 and reply.cost_usd > 0
