@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.memory import InMemorySaver
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.adapters.business_json import DEFAULT_BUSINESS_DATA, JsonBusinessData
 from shared.adapters.graph_api import MediaDownloadError, MediaInfo
@@ -35,6 +35,7 @@ from shared.adapters.local_embeddings import LocalEmbedder
 from shared.adapters.mcp_tools import LocalBusinessTools
 from shared.adapters.memory_kb import InMemoryKnowledgeBase
 from shared.adapters.ocr import RapidOcr
+from shared.agents.assistants import Route
 from shared.agents.brain import GraphBrain
 from shared.agents.facts import unsupported_facts
 from shared.agents.offline import OfflineReasoner
@@ -54,7 +55,10 @@ __all__ = [
     "EvalCase",
     "Evaluation",
     "Expectation",
+    "Kind",
     "Outcome",
+    "Receipt",
+    "ToolName",
     "build_evaluation",
     "judge",
     "load_cases",
@@ -67,16 +71,29 @@ ROOT = Path(__file__).resolve().parents[1]
 PHONE_NUMBER_ID = "100000000000001"
 
 Outcome = Literal["answer", "handoff", "partial", "ask", "close", "reply"]
+Kind = Literal[
+    "answerable",
+    "must_handoff",
+    "tool",
+    "image",
+    "multi_message",
+    "small_talk",
+    "out_of_scope",
+    "human",
+    "memory",
+]
+ToolName = Literal["order_status", "store_info", "invoice_copy", "open_ticket"]
 
 
 class Receipt(BaseModel):
-    """A photographed receipt the turn carries."""
+    """A photographed receipt the turn carries (shared.localstack.receipts.render_receipt)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    order_number: str = "482913"
-    total: str = "189,90"
-    date: str = "12/11/2026"
+    # Empty: a photo with no order number on it.
+    order_number: str = Field(default="482913", pattern=r"^(\d{6})?$")
+    total: str = Field(default="189,90", pattern=r"^\d{1,3}(\.\d{3})*,\d{2}$")
+    date: str = Field(default="12/11/2026", pattern=r"^\d{2}/\d{2}/\d{4}$")
 
 
 class Expectation(BaseModel):
@@ -84,11 +101,19 @@ class Expectation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    route: str
+    route: Route
     outcome: Outcome
     entry: str | None = None
-    tools: list[str] = Field(default_factory=list)
+    tools: list[ToolName] = Field(default_factory=list)
     contains: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_blank(self) -> Expectation:
+        if any(not s.strip() for s in self.contains):
+            raise ValueError("contains holds a blank string")
+        if len(set(self.tools)) != len(self.tools):
+            raise ValueError("a tool is listed twice")
+        return self
 
 
 class EvalCase(BaseModel):
@@ -96,14 +121,25 @@ class EvalCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str
-    kind: str
-    assistant: str = "sac"
-    phone: str = "5511988887777"
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    kind: Kind
+    assistant: Literal["sac", "saf", "cobranca"] = "sac"
+    phone: str = Field(default="5511988887777", pattern=r"^\d{12,15}$")
     before: list[list[str]] = Field(default_factory=list)
     messages: list[str]
     image: Receipt | None = None
     expect: Expectation
+
+    @model_validator(mode="after")
+    def _turns_have_content(self) -> EvalCase:
+        if not self.messages and self.image is None:
+            raise ValueError("a turn without an image needs at least one message")
+        for burst in [*self.before, self.messages]:
+            if any(not m.strip() for m in burst):
+                raise ValueError("a message is blank")
+        if any(not burst for burst in self.before):
+            raise ValueError("an earlier burst is empty")
+        return self
 
 
 def outcome_of(reply: BrainReply) -> Outcome:

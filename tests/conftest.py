@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,14 @@ def emulator_project(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -
     project = f"it-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", project)
     return project
+
+
+@pytest.fixture(scope="session")
+def offline() -> Any:
+    """The real offline reasoner (USE v3 and the labelled route examples), loaded once."""
+    from shared.adapters.local_embeddings import LocalEmbedder
+    from shared.agents.offline import OfflineReasoner
+
+    reasoner = OfflineReasoner(LocalEmbedder(), min_score=0.42)
+    reasoner.warm_up()
+    return reasoner

@@ -9,7 +9,6 @@ import pytest
 from google.cloud import firestore
 
 from shared.adapters.firestore_checkpoint import FirestoreCheckpointSaver
-from shared.adapters.local_embeddings import LocalEmbedder
 from shared.agents.brain import GraphBrain
 from shared.agents.offline import OfflineReasoner
 from shared.domain.models import BrainRequest
@@ -22,13 +21,6 @@ from tests.unit.agent_fakes import (
     kb_hit,
     message,
 )
-
-
-@pytest.fixture(scope="module")
-def offline() -> OfflineReasoner:
-    reasoner = OfflineReasoner(LocalEmbedder(), min_score=MIN_SCORE)
-    reasoner.warm_up()
-    return reasoner
 
 
 class Crash(RuntimeError):

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from shared.adapters.local_embeddings import LocalEmbedder
 from shared.agents.brain import GraphBrain
 from shared.agents.offline import OfflineReasoner
 from shared.agents.prompts import GREETING_REPLY, THANKS_REPLY, UNREADABLE_REPLY
@@ -31,13 +30,6 @@ from tests.unit.agent_fakes import (
     kb_hit,
     message,
 )
-
-
-@pytest.fixture(scope="module")
-def offline() -> OfflineReasoner:
-    reasoner = OfflineReasoner(LocalEmbedder(), min_score=MIN_SCORE)
-    reasoner.warm_up()
-    return reasoner
 
 
 @pytest.fixture

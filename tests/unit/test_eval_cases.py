@@ -16,15 +16,16 @@ from collections.abc import Iterable
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from shared.agents.assistants import PROFILES, Route, agent_of
 from shared.agents.tool_access import allowed_tools
 from shared.domain.business import ORDER_STATUS_LABELS, OrderStatus, brl
 from shared.domain.knowledge import KnowledgeEntry, read_entries
+from shared.evaluation import EvalCase
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "samples" / "eval.jsonl"
@@ -32,21 +33,6 @@ KB = ROOT / "samples" / "kb.jsonl"
 KB_HELDOUT = ROOT / "samples" / "kb_heldout.jsonl"
 BUSINESS = ROOT / "samples" / "business.json"
 
-DEFAULT_PHONE = "5511988887777"
-
-Kind = Literal[
-    "answerable",
-    "must_handoff",
-    "tool",
-    "image",
-    "multi_message",
-    "small_talk",
-    "out_of_scope",
-    "human",
-    "memory",
-]
-Outcome = Literal["answer", "handoff", "partial", "ask", "close", "reply"]
-ToolName = Literal["order_status", "store_info", "invoice_copy", "open_ticket"]
 
 MIN_TOTAL = 60
 MIN_PER_KIND: dict[str, int] = {
@@ -70,63 +56,6 @@ ABSENT_PHONES = {"tool-no-invoice": "5511912340000"}
 
 _KNOWLEDGE_ROUTES: tuple[Route, ...] = ("sac", "saf", "billing")
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
-
-
-class Receipt(BaseModel):
-    """The photographed receipt a turn carries (shared.localstack.receipts.render_receipt)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Empty: a photo with no order number on it.
-    order_number: str = Field(pattern=r"^(\d{6})?$")
-    total: str = Field(pattern=r"^\d{1,3}(\.\d{3})*,\d{2}$")
-    date: str = Field(pattern=r"^\d{2}/\d{2}/\d{4}$")
-
-
-class Expect(BaseModel):
-    """What a careful agent does with the turn."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    route: Route
-    outcome: Outcome
-    entry: str | None = None
-    tools: list[ToolName] = Field(default_factory=list)
-    contains: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _no_blank(self) -> Expect:
-        if any(not s.strip() for s in self.contains):
-            raise ValueError("contains holds a blank string")
-        if len(set(self.tools)) != len(self.tools):
-            raise ValueError("a tool is listed twice")
-        return self
-
-
-class EvalCase(BaseModel):
-    """One line of samples/eval.jsonl."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
-    kind: Kind
-    assistant: Literal["sac", "saf", "cobranca"] = "sac"
-    phone: str = Field(default=DEFAULT_PHONE, pattern=r"^\d{12,15}$")
-    before: list[list[str]] = Field(default_factory=list)
-    messages: list[str]
-    image: Receipt | None = None
-    expect: Expect
-
-    @model_validator(mode="after")
-    def _turns_have_content(self) -> EvalCase:
-        if not self.messages and self.image is None:
-            raise ValueError("a turn without an image needs at least one message")
-        for burst in [*self.before, self.messages]:
-            if any(not m.strip() for m in burst):
-                raise ValueError("a message is blank")
-        if any(not burst for burst in self.before):
-            raise ValueError("an earlier burst is empty")
-        return self
 
 
 # -- loading --------------------------------------------------------------------------------

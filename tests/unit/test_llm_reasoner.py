@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from shared.adapters.local_embeddings import LocalEmbedder
 from shared.adapters.vertex import FALLBACK_EXCEPTIONS, chat_model, cost_usd, usage_of
 from shared.agents.brain import GraphBrain
 from shared.agents.llm_reasoner import LlmReasoner
@@ -54,13 +53,6 @@ def _server() -> Iterator[VertexStandIn]:
 def standin(_server: VertexStandIn) -> VertexStandIn:
     _server.reset()
     return _server
-
-
-@pytest.fixture(scope="module")
-def offline() -> OfflineReasoner:
-    reasoner = OfflineReasoner(LocalEmbedder(), min_score=MIN_SCORE)
-    reasoner.warm_up()
-    return reasoner
 
 
 def _llm(standin: VertexStandIn) -> LlmReasoner:
