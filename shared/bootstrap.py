@@ -108,7 +108,7 @@ def embedder() -> Embedder:
         from shared.adapters.vertex import VertexEmbedder
 
         return VertexEmbedder(
-            project=settings.google_cloud_project,
+            project=settings.vertex_project_id,
             location=settings.vertex_location,
             model=settings.vertex_embedding_model,
             endpoint=settings.vertex_endpoint,

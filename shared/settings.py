@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Changing it means `atende kb reembed` and a new KB_MIN_SCORE: scores differ per model.
     embedding_backend: Literal["local", "vertex"] = "local"
     vertex_location: str = "us-central1"
+    # The project billed for Vertex AI, when it is not GOOGLE_CLOUD_PROJECT (locally the
+    # emulators' project is a made-up one, so `LLM_BACKEND=vertex make demo` needs this).
+    vertex_project: str | None = None
     # No endpoint = the real service with Application Default Credentials; locally the
     # stand-in (shared/localstack/vertex_standin.py).
     vertex_endpoint: str | None = None
@@ -91,12 +94,18 @@ class Settings(BaseSettings):
     # LangGraph checkpoints per conversation, in Firestore; removed by a TTL policy.
     checkpoints_collection: str = "agent_checkpoints"
     checkpoint_ttl_days: int = 30
+    # OpenTelemetry traces (shared/tracing.py): none, gcp (Cloud Trace, in the cloud), console
+    # (stdout) or jsonl (one span a line appended to TRACE_FILE; the local stack's choice).
+    trace_exporter: Literal["none", "gcp", "console", "jsonl"] = "none"
+    # Share of new traces kept; a delivery keeps the decision of the trace it continues.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    trace_file: str = ""
     handoff_message: str = (
         "Olá! Será necessária uma intervenção humana, pois a informação solicitada "
         "não está disponível na minha base de conhecimento."
     )
 
-    @field_validator("vertex_endpoint", mode="before")
+    @field_validator("vertex_endpoint", "vertex_project", mode="before")
     @classmethod
     def _blank_endpoint_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -114,6 +123,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
+
+    @property
+    def vertex_project_id(self) -> str:
+        """The project Vertex AI calls are made in."""
+        return self.vertex_project or self.google_cloud_project
 
     def assistant_for(self, phone_number_id: str) -> str:
         """Which assistant answers a WhatsApp phone number id."""

@@ -205,7 +205,7 @@ def chat_models_from_settings(settings: Settings) -> list[tuple[str, BaseChatMod
             name,
             chat_model(
                 model=name,
-                project=settings.google_cloud_project,
+                project=settings.vertex_project_id,
                 location=settings.vertex_location,
                 endpoint=settings.vertex_endpoint,
                 timeout=settings.llm_timeout_seconds,

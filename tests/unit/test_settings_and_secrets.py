@@ -132,3 +132,14 @@ def test_secret_manager_errors_are_not_cached() -> None:
         secrets.get("missing")
     client.values["projects/P/secrets/missing/versions/latest"] = "later"
     assert secrets.get("missing") == "later"
+
+
+def test_vertex_project_defaults_to_the_cloud_project_and_can_differ() -> None:
+    assert Settings(google_cloud_project="p1").vertex_project_id == "p1"
+    assert Settings(google_cloud_project="p1", vertex_project="p2").vertex_project_id == "p2"
+    assert Settings(google_cloud_project="p1", vertex_project=" ").vertex_project_id == "p1"
+
+
+def test_fallback_models_are_a_comma_separated_list() -> None:
+    settings = Settings(vertex_fallback_models="gemini-2.5-flash-lite, gemini-2.0-flash")  # type: ignore[arg-type]
+    assert settings.vertex_fallback_models == ["gemini-2.5-flash-lite", "gemini-2.0-flash"]
