@@ -663,8 +663,13 @@ class VertexStandIn:
         if reply.usage is not None:
             prompt, completion = reply.usage
         else:
-            sent = json.dumps(body.get("contents", []), ensure_ascii=False)
-            prompt, completion = _estimate_tokens(sent), _estimate_tokens(text)
+            # Gemini bills the system instruction and the response schema as input too.
+            contents = body.get("contents") or []
+            sent = [t for c in [body.get("systemInstruction"), *contents] for t in _part_texts(c)]
+            schema = (body.get("generationConfig") or {}).get("responseSchema")
+            if schema:
+                sent.append(json.dumps(schema, ensure_ascii=False))
+            prompt, completion = _estimate_tokens("\n".join(sent)), _estimate_tokens(text)
         usage: dict[str, Any] = {
             "promptTokenCount": prompt,
             "candidatesTokenCount": completion,
