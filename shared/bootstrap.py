@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.observability import configure_logging, set_pseudonym_key
 from shared.settings import Settings, get_settings
+from shared.tracing import TracedPublisher, configure_tracing
 
 if TYPE_CHECKING:
     from shared.handlers.agent_turn import AgentTurnService
@@ -61,7 +62,9 @@ class _once(Generic[T]):
 def secrets() -> SecretSource:
     """Secret Manager in the cloud, environment variables locally."""
     settings = get_settings()
-    configure_logging()
+    configure_logging(project=settings.google_cloud_project)
+    # Here because every function builds its secrets first, before any span is started.
+    configure_tracing(settings)
     source: SecretSource
     if settings.secrets_backend == "secretmanager":
         from shared.adapters.secrets import SecretManagerSecrets
@@ -77,10 +80,10 @@ def secrets() -> SecretSource:
 
 @_once
 def publisher() -> Publisher:
-    """The instance's Pub/Sub publisher."""
+    """The instance's Pub/Sub publisher; every publish carries the trace context."""
     from shared.adapters.pubsub import PubSubPublisher
 
-    return PubSubPublisher(get_settings().google_cloud_project)
+    return TracedPublisher(PubSubPublisher(get_settings().google_cloud_project))
 
 
 @_once

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from shared.domain.models import OutboundMessage, SendOutcome, SendResult
+from shared.tracing import SpanKind, span
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -77,6 +78,7 @@ class GraphApiSender:
         client: httpx.Client | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._host = httpx.URL(self._base).host
         self._version = version
         self._client = client or httpx.Client(
             timeout=timeout_seconds,
@@ -86,13 +88,38 @@ class GraphApiSender:
     def send(self, message: OutboundMessage) -> SendResult:
         """One POST; classifies the answer as sent, permanent or transient failure."""
         url = f"{self._base}/{self._version}/{message.phone_number_id}/messages"
-        try:
-            response = self._client.post(url, json=request_body(message))
-        except httpx.HTTPError as error:
-            return SendResult(
-                outcome=SendOutcome.TRANSIENT_FAILURE, error_message=f"network: {error!r}"
+        # The URL template, not the URL: the span needs no number id, only where it went.
+        with span(
+            "graph_api.send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "server.address": self._host,
+                "url.template": "/{version}/{phone_number_id}/messages",
+            },
+        ) as current:
+            try:
+                response = self._client.post(url, json=request_body(message))
+            except httpx.HTTPError as error:
+                current.set_attributes(
+                    {
+                        "error.type": type(error).__qualname__,
+                        "atende.send_outcome": SendOutcome.TRANSIENT_FAILURE.value,
+                    }
+                )
+                return SendResult(
+                    outcome=SendOutcome.TRANSIENT_FAILURE, error_message=f"network: {error!r}"
+                )
+            result = classify_response(response.status_code, _json(response))
+            current.set_attributes(
+                {
+                    "http.response.status_code": response.status_code,
+                    "atende.send_outcome": result.outcome.value,
+                    **({"whatsapp.message.id": result.wamid} if result.wamid else {}),
+                    **({"whatsapp.error_code": result.error_code} if result.error_code else {}),
+                }
             )
-        return classify_response(response.status_code, _json(response))
+            return result
 
 
 def classify_response(status: int, payload: dict[str, Any]) -> SendResult:

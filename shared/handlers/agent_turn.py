@@ -21,6 +21,7 @@ from shared.domain.models import (
     Turn,
 )
 from shared.observability import pseudonym
+from shared.tracing import annotate, span
 
 if TYPE_CHECKING:
     from shared.ports import AgentBrain, Clock, ConversationStore, Publisher
@@ -107,14 +108,32 @@ class AgentTurnService:
             return False
         started = time.perf_counter()
         turn_id = turn_id_for(cid, ids)
-        reply = self.brain.answer(
-            BrainRequest(
-                conversation=conversation,
-                pending=pending,
-                history=self.store.history(cid),
-                turn_id=turn_id,
+        annotate({"atende.customer": pseudonym(conversation.wa_id), "atende.turn_id": turn_id})
+        with span(
+            "brain.answer",
+            attributes={
+                "atende.turn_id": turn_id,
+                "atende.assistant": conversation.assistant,
+                "atende.messages": len(pending),
+            },
+        ) as answering:
+            reply = self.brain.answer(
+                BrainRequest(
+                    conversation=conversation,
+                    pending=pending,
+                    history=self.store.history(cid),
+                    turn_id=turn_id,
+                )
             )
-        )
+            answering.set_attributes(
+                {
+                    "atende.route": reply.route,
+                    "atende.model": reply.model,
+                    "atende.llm_calls": len(reply.llm_calls),
+                    "atende.replies": len(reply.texts),
+                    "atende.ticket_status": reply.ticket_status.value,
+                }
+            )
         replies = [
             OutboundMessage(
                 idempotency_key=f"{turn_id}:{i}",

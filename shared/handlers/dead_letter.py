@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.handlers.pubsub_event import PubSubMessage
+from shared.tracing import annotate, consume
 
 if TYPE_CHECKING:
     from shared.ports import ConversationStore
@@ -25,6 +26,11 @@ class DeadLetterService:
 
     def handle(self, message: PubSubMessage) -> str:
         """Store the dead letter; idempotent by message id."""
+        # A child of the span that parked it (its attributes keep the trace context).
+        with consume("dead_letter", message):
+            return self._record(message)
+
+    def _record(self, message: PubSubMessage) -> str:
         attrs = message.attributes
         if "atende_reason" in attrs:
             reason = attrs["atende_reason"]
@@ -35,6 +41,8 @@ class DeadLetterService:
             attempts = attrs.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
             reason = f"delivery attempts exhausted ({attempts}) on {source}"
         doc_id = attrs.get("atende_original_message_id") or message.message_id
+        # The reason is left out: it can quote an API's error message.
+        annotate({"atende.dead_letter.source": source, "atende.dead_letter.id": doc_id})
         self.store.record_dead_letter(
             doc_id,
             {

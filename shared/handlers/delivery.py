@@ -13,6 +13,7 @@ from shared.handlers.pubsub_event import (
     decode_push,
     send_to_dead_letter,
 )
+from shared.tracing import consume
 
 if TYPE_CHECKING:
     from shared.ports import Publisher
@@ -34,13 +35,25 @@ def deliver(
     try:
         message = decode_push(event_data)
     except PoisonMessage as error:
-        raw = PubSubMessage(data=json.dumps(event_data, default=str).encode(), message_id="")
-        send_to_dead_letter(publisher(), dead_letter_topic, raw, reason=str(error), source=source)
-        return "dead-lettered"
-    try:
-        return handle(message)
-    except PoisonMessage as error:
-        send_to_dead_letter(
-            publisher(), dead_letter_topic, message, reason=str(error), source=source
-        )
-        return "dead-lettered"
+        message = PubSubMessage(data=json.dumps(event_data, default=str).encode(), message_id="")
+        handle = _refuse(error)
+    # The function's span, a child of the publish that sent the message.
+    with consume(source, message) as current:
+        try:
+            outcome = handle(message)
+        except PoisonMessage as error:
+            send_to_dead_letter(
+                publisher(), dead_letter_topic, message, reason=str(error), source=source
+            )
+            outcome = "dead-lettered"
+        current.set_attribute("atende.outcome", outcome)
+        return outcome
+
+
+def _refuse(error: PoisonMessage) -> Callable[[PubSubMessage], str]:
+    """A handler for an event that could not be decoded: it is poison, with that reason."""
+
+    def refuse(message: PubSubMessage) -> str:
+        raise error
+
+    return refuse

@@ -10,6 +10,7 @@ from shared.domain.inbound import BadEnvelope, parse_envelope
 from shared.domain.models import AgentTurnRequest, StatusReceipt
 from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
 from shared.observability import pseudonym
+from shared.tracing import annotate
 
 if TYPE_CHECKING:
     from shared.ports import ConversationStore, Publisher
@@ -34,11 +35,13 @@ class IntakeService:
             record = parse_envelope(message.json())
         except BadEnvelope as error:
             raise PoisonMessage(str(error)) from error
+        annotate({"whatsapp.message.id": record.message_id})
         if isinstance(record, StatusReceipt):
             self.store.record_status(record)
             logger.info("status %s for %s", record.status, record.message_id)
             return f"status:{record.status}"
         customer = pseudonym(record.wa_id)
+        annotate({"atende.customer": customer})
         if record.is_echo:
             new = self.store.record_echo(record)
             logger.info(

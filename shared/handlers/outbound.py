@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shared.domain.models import OutboundMessage, SendClaim, SendOutcome, SendResult
 from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
 from shared.observability import pseudonym
+from shared.tracing import annotate
 
 if TYPE_CHECKING:
     from shared.ports import Clock, ConversationStore, WhatsAppSender
@@ -47,6 +48,13 @@ class OutboundService:
             # Without the input: it holds the customer's number and text.
             problems = error.errors(include_input=False, include_url=False)[:3]
             raise PoisonMessage(f"not an outbound message: {problems}") from error
+        annotate(
+            {
+                "atende.idempotency_key": outbound.idempotency_key,
+                "atende.kind": outbound.kind,
+                "atende.customer": pseudonym(outbound.to),
+            }
+        )
         now = self.clock.now()
         claim = self.store.claim_send(
             outbound, now=now, claim_seconds=self.settings.send_claim_seconds

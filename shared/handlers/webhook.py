@@ -1,7 +1,7 @@
 """The WhatsApp webhook: Meta's verification handshake and signed updates.
 
-Import-light on purpose (standard library only): it runs on every cold start of the
-function Meta calls, and a slow answer makes Meta retry.
+Import-light on purpose (the standard library and the OpenTelemetry API only): it runs on
+every cold start of the function Meta calls, and a slow answer makes Meta retry.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.signature import verify_signature
 from shared.domain.whatsapp_update import NotAWhatsAppUpdate, split_update
+from shared.tracing import SpanKind, annotate, span
 
 if TYPE_CHECKING:
     from shared.ports import Publisher
@@ -61,6 +62,20 @@ def handle_update(
     publisher: Publisher,
 ) -> WebhookReply:
     """Verify, split and publish an update; 200 only once every event is confirmed."""
+    # The root of the trace every event of this update carries to intake and beyond.
+    with span(
+        "webhook",
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": "POST", "http.request.body.size": len(raw_body)},
+    ) as current:
+        reply = _accept(raw_body, signature, config, publisher)
+        current.set_attribute("http.response.status_code", reply.status)
+        return reply
+
+
+def _accept(
+    raw_body: bytes, signature: str | None, config: WebhookConfig, publisher: Publisher
+) -> WebhookReply:
     if len(raw_body) > config.max_body_bytes:
         logger.warning("webhook body of %d bytes over the cap", len(raw_body))
         return WebhookReply(413, "payload too large")
@@ -77,6 +92,7 @@ def handle_update(
     if not events:
         return WebhookReply(200, "ok")
     received_at = time.time()
+    annotate({"atende.events": len(events)})
     items = []
     for event in events:
         envelope = {**event.envelope, "received_at": received_at}
