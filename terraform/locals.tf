@@ -26,6 +26,8 @@ locals {
     ATENDE_ENV           = var.environment
     SECRETS_BACKEND      = "secretmanager" #checkov:skip=CKV_SECRET_6:Names the secrets backend; not a secret value.
     FIRESTORE_DATABASE   = google_firestore_database.default.name
+    TRACE_EXPORTER       = var.trace_exporter
+    TRACE_SAMPLE_RATIO   = tostring(var.trace_sample_ratio)
   }
 
   # One entry per directory under functions/. The source is build/<name>, made by
@@ -161,6 +163,8 @@ locals {
   # Project-level roles of every function's service account. Firestore has no finer IAM
   # than the project.
   runtime_project_roles = ["roles/datastore.user", "roles/logging.logWriter", "roles/monitoring.metricWriter"]
+  # Writing spans to Cloud Trace, for every function, when they are exported there.
+  trace_project_roles = var.trace_exporter == "gcp" ? ["roles/cloudtrace.agent"] : []
 
   # Push subscriptions, each delivering one topic to one function URL with its own invoker
   # service account. The ack deadline is also the push request timeout, so each function's
@@ -217,7 +221,7 @@ locals {
   ]...)
   function_project_roles = merge([
     for fn, spec in local.functions : {
-      for role in concat(local.runtime_project_roles, spec.project_roles) : "${fn}/${role}" => { function = fn, role = role }
+      for role in concat(local.runtime_project_roles, local.trace_project_roles, spec.project_roles) : "${fn}/${role}" => { function = fn, role = role }
       if !(role == "roles/datastore.user" && contains(local.functions_without_firestore, fn))
     }
   ]...)
@@ -246,6 +250,7 @@ locals {
   ])
   delegated_project_roles = sort(distinct(concat(
     local.runtime_project_roles,
+    local.trace_project_roles,
     flatten([for spec in local.functions : spec.project_roles]),
     tolist(local.build_project_roles),
   )))

@@ -398,3 +398,29 @@ variable "pubsub_oldest_unacked_alert_seconds" {
     error_message = "pubsub_oldest_unacked_alert_seconds must be at least 60."
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# Traces (shared/tracing.py; docs/operations.md, "Traces")
+# ---------------------------------------------------------------------------------------------
+
+variable "trace_exporter" {
+  description = "TRACE_EXPORTER: gcp sends every function's OpenTelemetry spans to Cloud Trace (and grants its runtime accounts roles/cloudtrace.agent); none turns tracing off."
+  type        = string
+  default     = "gcp"
+
+  validation {
+    condition     = contains(["none", "gcp"], var.trace_exporter)
+    error_message = "trace_exporter must be none or gcp (console and jsonl are for local runs)."
+  }
+}
+
+variable "trace_sample_ratio" {
+  description = "TRACE_SAMPLE_RATIO: share of webhook requests whose trace is kept, from 0 to 1; every later hop follows the webhook's decision, so a trace is kept whole or not at all."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio must be between 0 and 1."
+  }
+}
