@@ -145,6 +145,9 @@ class StackConfig:
             "TOOLS_HUB_URL": self.tools_hub_url,
             "BUSINESS_DATA_PATH": str(SAMPLE_BUSINESS_DATA),
             "PYTHONUNBUFFERED": "1",
+            # Every function appends its spans here (the end-to-end tests read them).
+            "TRACE_EXPORTER": "jsonl",
+            "TRACE_FILE": str(Path(self.state_dir) / "logs" / "spans.jsonl"),
             **self.extra_env,
         }
 
