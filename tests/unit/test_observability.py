@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 
 import pytest
 
 from shared import observability
-from shared.observability import pseudonym, set_pseudonym_key
+from shared.observability import _CloudJsonFormatter, pseudonym, set_pseudonym_key
 
 PHONES = ["5511988887777", "5511988887778", "972987654321", "16505551234"]
 
@@ -51,3 +53,15 @@ def test_never_contains_the_input(value: str) -> None:
 @pytest.mark.parametrize("value", [None, ""])
 def test_missing_value(value: str | None) -> None:
     assert pseudonym(value) == "c-none"
+
+
+def test_cloud_log_lines_carry_the_environment_and_function_as_labels() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", (), None)
+    labelled = _CloudJsonFormatter("p", {"environment": "staging", "function": "intake"})
+    line = json.loads(labelled.format(record))
+    assert line["logging.googleapis.com/labels"] == {
+        "environment": "staging",
+        "function": "intake",
+    }
+    bare = json.loads(_CloudJsonFormatter("p", {"environment": "", "function": ""}).format(record))
+    assert "logging.googleapis.com/labels" not in bare
