@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
+from shared.domain.dashboard import SummedField, TicketFilter
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
     BrainReply,
@@ -30,6 +31,7 @@ __all__ = [
     "BusinessTools",
     "Clock",
     "ConversationStore",
+    "DashboardSource",
     "Embedder",
     "ImageReader",
     "KnowledgeBase",
@@ -197,3 +199,21 @@ class ConversationStore(Protocol):
     def record_dead_letter(
         self, message_id: str, payload: Mapping[str, object], reason: str, source: str
     ) -> None: ...
+
+
+class DashboardSource(Protocol):
+    """Aggregation queries over tickets for the dashboards: counts and sums, never documents.
+
+    Each call takes a batch, so an adapter can run the queries concurrently; results come back
+    in the order of `filters`. Every query reads the data as of `at`, an instant `read_time`
+    gave, so that figures asked separately add up. Adapters: shared.adapters.firestore_dashboard.
+    """
+
+    def read_time(self) -> datetime: ...
+
+    def count_tickets(self, filters: Sequence[TicketFilter], *, at: datetime) -> list[int]: ...
+
+    # A ticket without the field adds nothing.
+    def sum_field(
+        self, field: SummedField, filters: Sequence[TicketFilter], *, at: datetime
+    ) -> list[float]: ...

@@ -157,3 +157,41 @@ resource "google_firestore_index" "turns_recent" {
     order      = "DESCENDING"
   }
 }
+
+# The dashboards' aggregation queries on tickets (shared/adapters/firestore_dashboard.py): one
+# count or one sum each, equality filters, then a range on opened_at. A sum reads its field
+# from the index, so the summed field ends the index. Billing figures are always asked for one
+# assistant, so only the status counts have an index without it. The read-time probe (a count
+# of the whole collection, limit 1) needs none.
+locals {
+  tickets_dashboard_indexes = {
+    # SAC/SAF tickets per day and status: every assistant, then one assistant.
+    status           = ["status", "opened_at"]
+    assistant_status = ["assistant", "status", "opened_at"]
+    # Billing counts of paid, replied and intervened tickets.
+    assistant_paid             = ["assistant", "paid", "opened_at"]
+    assistant_customer_replied = ["assistant", "customer_replied", "opened_at"]
+    assistant_intervened       = ["assistant", "intervened", "opened_at"]
+    # Billing sums: AI messages (all and on paid tickets), amounts communicated and recovered.
+    assistant_ai_messages         = ["assistant", "opened_at", "ai_messages"]
+    assistant_paid_ai_messages    = ["assistant", "paid", "opened_at", "ai_messages"]
+    assistant_amount_communicated = ["assistant", "opened_at", "amount_communicated"]
+    assistant_amount_recovered    = ["assistant", "opened_at", "amount_recovered"]
+  }
+}
+
+resource "google_firestore_index" "tickets_dashboard" {
+  for_each = local.tickets_dashboard_indexes
+
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "tickets"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value
+      order      = "ASCENDING"
+    }
+  }
+}
