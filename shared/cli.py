@@ -1,4 +1,4 @@
-"""The `atende` command: chat as a customer, manage the knowledge base."""
+"""The `atende` command: chat as a customer, manage the knowledge base, print the dashboards."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from shared.metrics import Dashboards
+
+__all__ = ["main", "render_dashboards"]
 
 
 def _http_json(method: str, url: str, body: object | None = None) -> Any:
@@ -117,6 +121,147 @@ def kb_maintain(action: str, namespace: str | None) -> int:
     return 0
 
 
+def metrics(
+    assistant: str | None,
+    days: int | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+) -> int:
+    """Print the seed's SAC/SAF and billing dashboards for a period, as a table or JSON."""
+    from datetime import UTC, datetime
+
+    from google.api_core import exceptions as gexc
+
+    from shared.adapters.firestore_dashboard import dashboard_source_from_settings
+    from shared.domain.dashboard import PeriodError, today_in
+    from shared.metrics import build_dashboards, period_from
+    from shared.settings import get_settings
+
+    try:
+        period = period_from(days=days, start=start, end=end, today=today_in(datetime.now(tz=UTC)))
+    except PeriodError as error:
+        print(f"atende metrics: {error}", file=sys.stderr)
+        return 2
+    try:
+        dashboards = build_dashboards(
+            dashboard_source_from_settings(get_settings()), period, assistant=assistant
+        )
+    except gexc.GoogleAPICallError as error:
+        # A missing composite index says so here, with the link to create it.
+        print(f"atende metrics: Firestore refused a query: {error}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(dashboards.model_dump_json(indent=2))
+    else:
+        print(render_dashboards(dashboards))
+    return 0
+
+
+def render_dashboards(dashboards: Dashboards) -> str:
+    """The dashboards as the terminal shows them: the seed's labels and number formats."""
+    from shared.domain.dashboard import (
+        format_brl,
+        format_count,
+        format_hours,
+        format_number,
+        format_percent,
+    )
+
+    period, sac, bill = dashboards.period, dashboards.sac_saf, dashboards.billing
+
+    def row(label: str, figure: str, note: str = "") -> str:
+        return f"  {label:<34}{figure:>13}   {note}".rstrip()
+
+    by_status = sac.by_status
+    handled = format_count(sac.handled)
+    lines = [
+        f"Período: {period.start.isoformat()} a {period.end.isoformat()} "
+        f"({period.days} dias, {period.time_zone})",
+        "",
+        f"Dashboard SAC/SAF: {sac.assistant or f'todos (SAC/SAF), menos {bill.assistant}'}",
+        row("Total de tickets", format_count(sac.tickets), "no período"),
+        row("Finalizado pela IA", format_count(by_status.finished), "status F"),
+        row("Transferido p/ analista", format_count(by_status.transferred_to_analyst), "status TA"),
+        row(
+            "Transferido pelo analista",
+            format_count(by_status.transferred_by_analyst),
+            "status TAF",
+        ),
+        row("Respondido pela IA", format_count(by_status.ai_replied), "status IAR"),
+        row("Aguardando IA", format_count(by_status.awaiting_ai), "status IAN"),
+    ]
+    for label, rate in (
+        ("Taxa de finalização IA", sac.finalization_rate),
+        ("Transferidos para analista", sac.transferred_to_analyst),
+        ("Transferidos pelo analista", sac.transferred_by_analyst),
+    ):
+        lines.append(
+            row(label, format_percent(rate), f"{format_count(rate.part)} de {handled} tratativas")
+        )
+    lines += ["", *_render_chart(dashboards), ""]
+    lines += [
+        f"Dashboard de Cobrança: {bill.assistant}",
+        row("Total de tickets", format_count(bill.tickets), "no período"),
+        row(
+            "Tickets pagos",
+            format_count(bill.paid.part),
+            f"{format_percent(bill.paid)} pagos/total de tickets",
+        ),
+        row(
+            "Conversão de pago",
+            format_percent(bill.paid_conversion),
+            f"{format_count(bill.paid.part)} de {format_count(bill.finished)} tickets finalizados",
+        ),
+        row(
+            "Valor recuperado",
+            format_brl(bill.amount_recovered),
+            f"total comunicado: {format_brl(bill.amount_communicated)}",
+        ),
+        row("Mensagens da IA", format_count(bill.ai_messages), "no período"),
+        row(
+            "Esforço humano equivalente",
+            format_hours(bill.human_effort_hours),
+            f"média: {format_number(bill.ai_messages_per_ticket)} msgs IA/ticket",
+        ),
+        row(
+            "Esforço humano equivalente (pagos)",
+            format_hours(bill.human_effort_hours_paid),
+            f"média: {format_number(bill.ai_messages_per_paid_ticket)} msgs IA/ticket",
+        ),
+        row("Conversas ativas", format_count(bill.active_conversations), "em andamento"),
+        row("Taxa de resposta", format_percent(bill.response_rate), "clientes que responderam"),
+        row("Transferidos", format_count(bill.transferred_to_human), "para humano"),
+        row("Intervenções", format_count(bill.interventions), "via console"),
+    ]
+    return "\n".join(lines)
+
+
+def _render_chart(dashboards: Dashboards) -> list[str]:
+    """Tickets per day by status, with a bar for each day's total."""
+    from shared.domain.dashboard import format_count
+    from shared.domain.models import TicketStatus
+
+    days = dashboards.sac_saf.tickets_per_day
+    codes = [status.value for status in TicketStatus]
+    peak = max((d.counts.total for d in days), default=0)
+    lines = ["  Tickets por dia" + "".join(f"{code:>7}" for code in codes) + f"{'total':>8}"]
+    for day in days:
+        by_code = day.counts.by_code()
+        bar = "█" * round(30 * day.counts.total / peak) if peak else ""
+        figures = "".join(f"{format_count(by_code[code]):>7}" for code in codes)
+        total = format_count(day.counts.total)
+        lines.append(f"  {day.day.isoformat():<15}{figures}{total:>8}  {bar}".rstrip())
+    return lines
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `atende` command."""
     parser = argparse.ArgumentParser(prog="atende", description=__doc__)
@@ -136,12 +281,20 @@ def main(argv: list[str] | None = None) -> int:
         "--namespace"
     )
     kb.add_parser("ensure-indexes", help="create MongoDB Atlas indexes (KB_BACKEND=mongodb)")
+    figures = commands.add_parser("metrics", help="the SAC/SAF and billing dashboards")
+    figures.add_argument("--assistant", help="one assistant's tickets (default: all)")
+    figures.add_argument("--days", type=int, help="the last N days, today included (default 30)")
+    figures.add_argument("--from", dest="start", type=_day, help="first day, YYYY-MM-DD")
+    figures.add_argument("--to", dest="end", type=_day, help="last day, YYYY-MM-DD")
+    figures.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.command == "chat":
         return chat(args.sim.rstrip("/"), args.wa_id, args.name, args.wait)
     if os.environ.get("ATENDE_ENV", "local") == "local":
         # The local stack's Firestore emulator, unless told otherwise.
         os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8682")
+    if args.command == "metrics":
+        return metrics(args.assistant, args.days, args.start, args.end, args.json)
     try:
         if args.kb == "import":
             return kb_import(args.file)
