@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | 
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install tools demo up down test test-fast lint eval bench lock bundles clean
+.PHONY: install tools browser demo up down test test-fast lint eval bench lock bundles clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,6 +31,15 @@ $(TOOLS_STAMP): requirements-tools.lock
 
 tools: $(TOOLS_STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by
+# Playwright itself). Installed once with apt when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 demo: install            ## the whole local stack in the foreground; Ctrl-C stops it
 	$(PY) -m shared.localstack.stack run
 
@@ -40,7 +49,7 @@ up: install              ## the same stack in the background, returns once healt
 down:                    ## stop what `make up` started
 	$(PY) -m shared.localstack.stack down
 
-test: install tools      ## unit, integration and end-to-end tests (starts its own emulators)
+test: install tools browser  ## unit, integration, end-to-end and browser tests (starts its own emulators)
 	$(PY) -m pytest
 
 test-fast: install       ## unit tests only
