@@ -178,6 +178,8 @@ class HandoffCard(_Record):
     customer_name: str | None
     question: str
     summary: str
+    # The turn that handed off: with the ticket id, the key that posts each card once.
+    turn_id: str = ""
 
 
 class BrainRequest(_Record):

@@ -158,6 +158,7 @@ class AgentTurnService:
                 customer_name=conversation.contact_name,
                 question=reply.question,
                 summary=reply.summary,
+                turn_id=turn_id,
             )
         turn = Turn(
             turn_id=turn_id,
