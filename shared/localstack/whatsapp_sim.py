@@ -13,6 +13,10 @@ It plays Meta in both directions:
 A test/control API under `/_sim/` lists what the pipeline sent, injects customer messages and
 queues faults; `GET /` serves a phone-like chat page for trying the pipeline by hand.
 
+It also stands in for the analysts' Google Chat space: `POST /_chat/webhook` is an incoming
+webhook (the local value of the secret `google-chat-webhook-url`) that records each message it
+accepts, `GET /_chat/cards` lists them, and `POST /_chat/faults` fails the next posts.
+
 Run it with `python -m shared.localstack.whatsapp_sim --port 8081`, or in-process::
 
     with WhatsAppSimulator(port=0, webhook_url="http://127.0.0.1:8080/") as sim:
@@ -132,6 +136,24 @@ _KNOWN_ERRORS: dict[int, tuple[str, str]] = {
     ),
 }
 _ERROR_SUBCODES: dict[int, int] = {130429: 2494055}
+# The `status` Google APIs put in an error envelope, by HTTP status (the Chat stand-in).
+_GOOGLE_STATUS: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+_CHAT_SPACE = "spaces/AAAALOCAL"
+_CHAT_REPLY_OPTIONS = frozenset(
+    {
+        "MESSAGE_REPLY_OPTION_UNSPECIFIED",
+        "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
+        "REPLY_MESSAGE_OR_FAIL",
+    }
+)
 # The Graph error code a fault gets when the test names only an HTTP status.
 _FAULT_CODES: dict[int, int] = {
     HTTPStatus.UNAUTHORIZED: 190,
@@ -261,6 +283,14 @@ class _HttpError(Exception):
 
 def _json_response(payload: object, status: int = 200) -> _Response:
     return _Response(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+
+
+def _chat_error(status: int, message: str) -> _HttpError:
+    """An error as Google APIs answer one: `{"error": {"code", "message", "status"}}`."""
+    google_status = _GOOGLE_STATUS.get(status, "UNKNOWN")
+    return _HttpError(
+        status, {"error": {"code": status, "message": message, "status": google_status}}
+    )
 
 
 def _invalid(details: str) -> _HttpError:
@@ -514,6 +544,9 @@ class WhatsAppSimulator:
         self._inbound: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._media: dict[str, _Media] = {}
+        self._chat_messages: list[dict[str, Any]] = []
+        self._chat_threads: dict[str, str] = {}
+        self._chat_faults: list[int] = []
 
         self._server: _SimHTTPServer | None = None
         self._bound_port = 0
@@ -637,8 +670,31 @@ class WhatsAppSimulator:
         with self._lock:
             self._faults.clear()
 
+    def chat_cards(self, thread_key: str | None = None) -> list[dict[str, Any]]:
+        """Messages posted to the Chat stand-in, oldest first, optionally of one thread key."""
+        with self._lock:
+            return [
+                dict(m)
+                for m in self._chat_messages
+                if thread_key is None or m["thread"]["threadKey"] == thread_key
+            ]
+
+    def add_chat_fault(self, status: int, *, count: int = 1) -> None:
+        """Fail the next `count` posts to the Chat stand-in with `status`."""
+        if not _is_error_status(status):
+            raise ValueError("fault status must be an HTTP error status (400-599)")
+        if count < 1:
+            raise ValueError("fault count must be at least 1")
+        with self._lock:
+            self._chat_faults.extend([status] * count)
+
+    def pending_chat_faults(self) -> list[int]:
+        """The statuses the next posts to the Chat stand-in will fail with, in order."""
+        with self._lock:
+            return list(self._chat_faults)
+
     def reset(self) -> None:
-        """Forget messages, attempts, read receipts, faults, injected messages and media."""
+        """Forget messages, attempts, read receipts, faults, injected messages, media, cards."""
         with self._lock:
             # Status webhooks still pending for earlier messages check this and give up.
             self._generation += 1
@@ -648,6 +704,9 @@ class WhatsAppSimulator:
             self._inbound.clear()
             self._faults.clear()
             self._media.clear()
+            self._chat_messages.clear()
+            self._chat_threads.clear()
+            self._chat_faults.clear()
 
     # request dispatch
 
@@ -665,6 +724,8 @@ class WhatsAppSimulator:
         method, path = request.method, request.path
         if path.startswith("/_sim/"):
             return self._route_sim(request)
+        if path.startswith("/_chat/"):
+            return self._route_chat(request)
         if method == "GET" and path in ("/", "/index.html", "/phone", "/phone.html"):
             return self._phone_page()
         if method == "POST":
@@ -702,6 +763,20 @@ class WhatsAppSimulator:
             self._authorize(request)
             return self._download_media(match["media_id"])
         raise _sim_error(404, f"Unknown simulator path: {method} {path}")
+
+    def _route_chat(self, request: _Request) -> _Response:
+        method, path = request.method, request.path.rstrip("/")
+        routes: dict[tuple[str, str], Callable[[_Request], object]] = {
+            ("POST", "/_chat/webhook"): self._post_chat,
+            ("GET", "/_chat/cards"): lambda r: self.chat_cards(r.param("thread_key")),
+            ("GET", "/_chat/faults"): lambda _: self.pending_chat_faults(),
+            ("POST", "/_chat/faults"): self._queue_chat_fault,
+        }
+        route = routes.get((method, path))
+        if route is None:
+            raise _chat_error(404, f"Unknown Chat stand-in path: {method} {path}")
+        result = route(request)
+        return result if isinstance(result, _Response) else _json_response(result)
 
     @staticmethod
     def _ok(action: Callable[[], None]) -> dict[str, bool]:
@@ -871,6 +946,64 @@ class WhatsAppSimulator:
             details=str(details) if details is not None else None,
         )
         return _json_response({"ok": True, "pending": self.pending_faults()})
+
+    # Google Chat stand-in: an incoming webhook of one space
+
+    def _post_chat(self, request: _Request) -> _Response:
+        """Create a message as Chat's webhook does; the same thread key keeps one thread."""
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _chat_error(400, f"Invalid JSON payload received. {exc}") from exc
+        if not isinstance(data, dict):
+            raise _chat_error(400, "Invalid JSON payload received. Expected an object.")
+        with self._lock:
+            fault = self._chat_faults.pop(0) if self._chat_faults else None
+        if fault is not None:
+            raise _chat_error(fault, "Simulated failure of the Chat stand-in.")
+        cards = data.get("cardsV2")
+        if not data.get("text") and not cards:
+            raise _chat_error(400, "Message cannot be empty. Discarded empty message.")
+        if cards is not None and not (
+            isinstance(cards, list)
+            and all(isinstance(c, dict) and isinstance(c.get("card"), dict) for c in cards)
+        ):
+            raise _chat_error(400, "Invalid value at 'message.cards_v2'.")
+        option = request.param("messageReplyOption") or "MESSAGE_REPLY_OPTION_UNSPECIFIED"
+        if option not in _CHAT_REPLY_OPTIONS:
+            raise _chat_error(400, f"Invalid value at 'message_reply_option' ({option}).")
+        thread = data.get("thread")
+        thread_key = thread.get("threadKey") if isinstance(thread, dict) else None
+        with self._lock:
+            seq = next(self._seq)
+            # Without a reply option Chat starts a new thread whatever the key says.
+            replies = option != "MESSAGE_REPLY_OPTION_UNSPECIFIED" and bool(thread_key)
+            existing = self._chat_threads.get(str(thread_key)) if replies else None
+            thread_name = existing or f"{_CHAT_SPACE}/threads/t{seq}"
+            if thread_key and existing is None:
+                self._chat_threads[str(thread_key)] = thread_name
+            message = {
+                "name": f"{_CHAT_SPACE}/messages/m{seq}",
+                "space": {"name": _CHAT_SPACE},
+                "thread": {"name": thread_name, "threadKey": thread_key},
+                "threadReply": existing is not None,
+                "text": data.get("text", ""),
+                "cardsV2": cards or [],
+                "createTime": _now_iso(),
+                "messageReplyOption": option,
+            }
+            self._chat_messages.append(message)
+        return _json_response(message)
+
+    def _queue_chat_fault(self, request: _Request) -> _Response:
+        data = _parse_json_object(request.body)
+        status, count = data.get("status", 500), data.get("count", 1)
+        if not isinstance(status, int) or not _is_error_status(status):
+            raise _chat_error(400, "status must be an HTTP error status (400-599)")
+        if not isinstance(count, int) or count < 1:
+            raise _chat_error(400, "count must be a positive integer")
+        self.add_chat_fault(status, count=count)
+        return _json_response({"ok": True, "pending": self.pending_chat_faults()})
 
     # Graph API: media
 
