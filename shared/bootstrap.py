@@ -17,6 +17,7 @@ from shared.tracing import TracedPublisher, configure_tracing
 if TYPE_CHECKING:
     from shared.handlers.agent_turn import AgentTurnService
     from shared.handlers.dead_letter import DeadLetterService
+    from shared.handlers.handoff_notifier import HandoffNotifierService
     from shared.handlers.intake import IntakeService
     from shared.handlers.outbound import OutboundService
     from shared.handlers.webhook import WebhookConfig
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "agent_turn_service",
     "dead_letter_service",
+    "handoff_notifier_service",
     "intake_service",
     "outbound_service",
     "publisher",
@@ -250,3 +252,24 @@ def dead_letter_service() -> DeadLetterService:
 
     secrets()
     return DeadLetterService(store=store())
+
+
+@_once
+def handoff_notifier_service() -> HandoffNotifierService:
+    """The handoff notifier wired to Firestore and the analysts' Google Chat space."""
+    from shared.adapters.firestore_handoffs import FirestoreHandoffNotifications
+    from shared.adapters.google_chat import GoogleChatWebhook
+    from shared.clock import SystemClock
+    from shared.handlers.handoff_notifier import HandoffNotifierService
+
+    settings = get_settings()
+    chat = GoogleChatWebhook(
+        webhook_url=secrets().get("google-chat-webhook-url"),
+        timeout_seconds=settings.google_chat_timeout_seconds,
+    )
+    return HandoffNotifierService(
+        notifications=FirestoreHandoffNotifications(_firestore()),
+        chat=chat,
+        clock=SystemClock(),
+        settings=settings,
+    )

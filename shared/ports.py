@@ -8,6 +8,7 @@ from typing import Protocol
 
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
 from shared.domain.dashboard import SummedField, TicketFilter
+from shared.domain.handoff_notice import ChatPost, HandoffNotice
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
     BrainReply,
@@ -29,10 +30,12 @@ __all__ = [
     "AgentBrain",
     "BusinessData",
     "BusinessTools",
+    "ChatNotifier",
     "Clock",
     "ConversationStore",
     "DashboardSource",
     "Embedder",
+    "HandoffNotifications",
     "ImageReader",
     "KnowledgeBase",
     "KnowledgeStore",
@@ -112,6 +115,33 @@ class ImageReader(Protocol):
     """Downloads a customer's image by its WhatsApp media id and reads the text on it."""
 
     def read(self, media_id: str, *, phone_number_id: str) -> ImageReading: ...
+
+
+class ChatNotifier(Protocol):
+    """Posts a handoff notice to the analysts' chat space (shared.adapters.google_chat).
+
+    `post` never raises for the service's answer or the network: the outcome of the ChatPost
+    says whether a later attempt may succeed.
+    """
+
+    def post(self, notice: HandoffNotice) -> ChatPost: ...
+
+
+class HandoffNotifications(Protocol):
+    """The record of every handoff notice posted, so that a redelivered card is posted once.
+
+    Adapters: shared.adapters.firestore_handoffs (collection `handoff_notifications`).
+    """
+
+    # SEND: post it now; DONE: posted or parked already; BUSY: another delivery holds it.
+    def claim(self, notice: HandoffNotice, *, now: datetime, claim_seconds: float) -> SendClaim: ...
+
+    def record_posted(self, key: str, message_name: str) -> None: ...
+
+    # A failure a retry may fix; returns the attempts so far.
+    def release(self, key: str, error: str) -> int: ...
+
+    def give_up(self, key: str, reason: str) -> None: ...
 
 
 class WhatsAppSender(Protocol):

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # A claim on an outbound send that crashed mid-request is retried after this long.
     send_claim_seconds: float = 60.0
 
+    # The analysts' console: a handoff card links to {CONSOLE_BASE_URL}/tickets/{ticket id}
+    # (no link while it is blank). The webhook URL of their Google Chat space is a secret.
+    console_base_url: str = "http://127.0.0.1:8088"
+    google_chat_timeout_seconds: float = 10.0
+
     default_assistant: str = "sac"
     # NoDecode: the validator below parses it, so that a blank value means "no mapping".
     assistants_by_phone_number_id: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)

@@ -31,6 +31,8 @@ PUSH_SUBSCRIPTIONS = (
         "agent-turns-agent-turn", "agent-turns", "agent_turn", ack_deadline_seconds=600
     ),
     PushSubscription("outbound-outbound", "outbound", "outbound"),
+    # Cards carry no ordering key: each ticket's card stands alone.
+    PushSubscription("handoffs-handoff-notifier", "handoffs", "handoff_notifier", ordered=False),
     # The recorder of dead letters has no dead letter of its own: its failures retry.
     PushSubscription(
         "dead-letter-recorder", "dead-letter", "dead_letter", ordered=False, dead_letter=False
@@ -41,4 +43,4 @@ PUSH_SUBSCRIPTIONS = (
 PULL_SUBSCRIPTIONS = {"handoffs-console": "handoffs", "dead-letter-inspect": "dead-letter"}
 
 # function directory -> entry point (the same name).
-FUNCTIONS = ("webhook", "intake", "agent_turn", "outbound", "dead_letter")
+FUNCTIONS = ("webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier")

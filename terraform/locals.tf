@@ -18,6 +18,7 @@ locals {
     "whatsapp-access-token",
     "log-pseudonym-key",
     "mongodb-uri",
+    "google-chat-webhook-url",
   ])
 
   # Every function reads these.
@@ -122,6 +123,23 @@ locals {
       publishes_to  = []
       project_roles = []
     }
+    # Posts each handoff card to the analysts' Google Chat space through its incoming webhook;
+    # the only function that may read the webhook URL.
+    handoff_notifier = {
+      entry_point = "handoff_notifier"
+      description = "Posts each handoff card to the analysts' Google Chat space, once."
+      public      = false
+      env = {
+        TOPIC_DEAD_LETTER = "dead-letter"
+        CONSOLE_BASE_URL  = var.console_base_url
+        # One below the subscription's limit, as for outbound: the dead letter names the
+        # last failure.
+        MAX_SEND_ATTEMPTS = tostring(var.max_delivery_attempts - 1)
+      }
+      secrets       = ["google-chat-webhook-url", "log-pseudonym-key"]
+      publishes_to  = ["dead-letter"]
+      project_roles = []
+    }
     # The MCP hub of business tools (orders, invoices, stores, tickets). Private: only
     # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it.
     tools_hub = {
@@ -189,6 +207,14 @@ locals {
       function             = "outbound"
       ack_deadline_seconds = 60
       message_ordering     = true
+      dead_letter          = true
+    }
+    # Cards carry no ordering key.
+    "handoffs-handoff-notifier" = {
+      topic                = "handoffs"
+      function             = "handoff_notifier"
+      ack_deadline_seconds = 60
+      message_ordering     = false
       dead_letter          = true
     }
     # The recorder of dead letters has no dead letter of its own: it retries until the

@@ -1,6 +1,9 @@
 # The secrets exist here; their values never do. Add a version out of band, e.g.
 #   printf '%s' "$VALUE" | gcloud secrets versions add whatsapp-app-secret --data-file=-
 # The functions read version "latest" through the Secret Manager API at start-up.
+# google-chat-webhook-url is the analysts' Chat space's incoming-webhook URL (its key and token
+# are in the query); only handoff_notifier may read it (local.functions, secrets). Until it has
+# a version every card fails and, after max_delivery_attempts, is a dead letter.
 resource "google_secret_manager_secret" "secret" {
   for_each = local.secret_ids
 

@@ -79,9 +79,10 @@ variable "firestore_delete_protection" {
 variable "function_settings" {
   description = <<-EOT
     Sizing per function, keyed by function directory name (webhook, intake, agent_turn, outbound,
-    dead_letter, tools_hub). Omitted attributes take the defaults shown in the type; an omitted function
-    takes them all. cpu is applied only when concurrency > 1 (Cloud Functions requires at least
-    1 vCPU to serve concurrent requests); otherwise it is derived from memory.
+    dead_letter, handoff_notifier, tools_hub). Omitted attributes take the defaults shown in the
+    type; an omitted function takes them all. cpu is applied only when concurrency > 1 (Cloud
+    Functions requires at least 1 vCPU to serve concurrent requests); otherwise it is derived
+    from memory.
   EOT
   type = map(object({
     memory          = optional(string, "512Mi")
@@ -115,6 +116,10 @@ variable "function_settings" {
       memory        = "256Mi"
       max_instances = 3
     }
+    handoff_notifier = {
+      memory        = "256Mi"
+      max_instances = 3
+    }
     # Short lookups; one instance serves many agent turns at once.
     tools_hub = {
       timeout_seconds = 30
@@ -126,9 +131,9 @@ variable "function_settings" {
   validation {
     condition = alltrue([
       for name in keys(var.function_settings) :
-      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "tools_hub"], name)
+      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier", "tools_hub"], name)
     ])
-    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, tools_hub."
+    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, handoff_notifier, tools_hub."
   }
 
   validation {
@@ -284,6 +289,17 @@ variable "whatsapp_api_base_url" {
   description = "WHATSAPP_API_BASE_URL: base URL of the WhatsApp Cloud API (Graph API)."
   type        = string
   default     = "https://graph.facebook.com"
+}
+
+variable "console_base_url" {
+  description = "CONSOLE_BASE_URL: https base URL of the analysts' console; each handoff card in Google Chat links to <url>/tickets/<ticket id>. Empty (the default, while no console is deployed) leaves the link off the card."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.console_base_url == "" || can(regex("^https://[^/?#]+(/[^?#]*)?$", var.console_base_url))
+    error_message = "console_base_url must be empty or an https URL without a query or fragment."
+  }
 }
 
 variable "whatsapp_api_version" {

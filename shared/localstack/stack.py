@@ -37,6 +37,8 @@ _DEFAULT_FUNCTION_PORTS = {
     "agent_turn": 8083,
     "outbound": 8084,
     "dead_letter": 8085,
+    # 8086 is the Vertex AI stand-in's default, 8087 the tools hub, 8088 the console.
+    "handoff_notifier": 8089,
 }
 
 
@@ -119,6 +121,11 @@ class StackConfig:
         return f"http://127.0.0.1:{self.sim_port}"
 
     @property
+    def chat_webhook_url(self) -> str:
+        """The incoming webhook of the analysts' Chat space, as the simulator plays it."""
+        return f"{self.sim_url}/_chat/webhook"
+
+    @property
     def tools_hub_url(self) -> str:
         """The MCP endpoint of the business tools hub."""
         return f"http://127.0.0.1:{self.tools_hub_port}/mcp"
@@ -143,6 +150,8 @@ class StackConfig:
             "MAX_WAIT_SECONDS": str(self.max_wait_seconds),
             "MAX_SEND_ATTEMPTS": str(self.max_delivery_attempts),
             "TOOLS_HUB_URL": self.tools_hub_url,
+            # The simulator's stand-in of the analysts' Google Chat space.
+            "GOOGLE_CHAT_WEBHOOK_URL": self.chat_webhook_url,
             "BUSINESS_DATA_PATH": str(SAMPLE_BUSINESS_DATA),
             "PYTHONUNBUFFERED": "1",
             # Every function appends its spans here (the end-to-end tests read them).
@@ -376,6 +385,7 @@ class LocalStack:
             "WhatsApp webhook": cfg.webhook_url,
             "Phone chat (simulator)": f"{cfg.sim_url}/",
             "Messages sent (simulator)": f"{cfg.sim_url}/_sim/messages",
+            "Analysts' handoff cards (Chat stand-in)": f"{cfg.sim_url}/_chat/cards",
             "MCP tools hub": cfg.tools_hub_url,
             "Pub/Sub emulator": f"127.0.0.1:{cfg.pubsub_port}",
             "Firestore emulator": f"127.0.0.1:{cfg.firestore_port}",
