@@ -19,6 +19,7 @@ from shared.adapters.google_chat import (
     chat_message,
     classify_chat_response,
 )
+from shared.clock import ManualClock
 from shared.domain.handoff_notice import (
     ChatPost,
     HandoffNotice,
@@ -267,17 +268,6 @@ def test_the_stand_in_fails_on_request_and_refuses_an_empty_message(
 
 
 @dataclass
-class FakeClock:
-    current: datetime = NOW
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-@dataclass
 class FakeNotifications:
     """In memory, with the Firestore adapter's rules: create first, take over a lapsed claim."""
 
@@ -327,12 +317,12 @@ REFUSED = ChatPost(outcome=SendOutcome.PERMANENT_FAILURE, http_status=404, error
 
 
 def _service(
-    chat: FakeChat, notifications: FakeNotifications, clock: FakeClock | None = None
+    chat: FakeChat, notifications: FakeNotifications, clock: ManualClock | None = None
 ) -> HandoffNotifierService:
     return HandoffNotifierService(
         notifications=notifications,
         chat=chat,
-        clock=clock or FakeClock(),
+        clock=clock or ManualClock(NOW),
         settings=Settings(
             console_base_url=CONSOLE, send_claim_seconds=30.0, max_send_attempts=MAX_ATTEMPTS
         ),
@@ -366,7 +356,7 @@ def test_a_later_turn_of_the_same_ticket_posts_again() -> None:
 
 def test_a_card_another_delivery_is_posting_is_retried_not_acknowledged() -> None:
     chat, notifications = FakeChat(), FakeNotifications()
-    clock = FakeClock()
+    clock = ManualClock(NOW)
     notice = _notice()
     notifications.claim(notice, now=NOW, claim_seconds=30.0)
     with pytest.raises(TransientNotifyError, match="being posted"):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.clock import ManualClock
 from shared.domain.models import OutboundMessage, SendClaim, SendOutcome, SendResult
 from shared.handlers.delivery import deliver
 from shared.handlers.outbound import OutboundService, TransientSendError
@@ -23,17 +24,6 @@ TRANSIENT = SendResult(
     error_code=131000,
     error_message="Something went wrong",
 )
-
-
-@dataclass
-class FakeClock:
-    current: datetime = NOW
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -100,12 +90,12 @@ def _message(outbound: OutboundMessage) -> PubSubMessage:
 
 
 def _service(
-    store: FakeStore, sender: FakeSender, clock: FakeClock | None = None
+    store: FakeStore, sender: FakeSender, clock: ManualClock | None = None
 ) -> OutboundService:
     return OutboundService(
         store=store,  # type: ignore[arg-type]
         sender=sender,
-        clock=clock or FakeClock(),
+        clock=clock or ManualClock(NOW),
         settings=Settings(send_claim_seconds=42.0, max_send_attempts=MAX_ATTEMPTS),
     )
 

@@ -143,3 +143,18 @@ def test_vertex_project_defaults_to_the_cloud_project_and_can_differ() -> None:
 def test_fallback_models_are_a_comma_separated_list() -> None:
     settings = Settings(vertex_fallback_models="gemini-2.5-flash-lite, gemini-2.0-flash")  # type: ignore[arg-type]
     assert settings.vertex_fallback_models == ["gemini-2.5-flash-lite", "gemini-2.0-flash"]
+
+
+def test_the_manual_clock_moves_only_forward_and_only_when_told() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.clock import ManualClock
+
+    start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    clock = ManualClock(start)
+    clock.sleep(90)
+    assert clock.now() == start + timedelta(seconds=90)
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+    with pytest.raises(ValueError):
+        ManualClock(datetime(2026, 11, 25, 12, 0))

@@ -28,6 +28,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from shared import tracing
 from shared.adapters.graph_api import GraphApiSender
+from shared.clock import ManualClock
 from shared.domain.models import (
     AgentTurnRequest,
     BrainReply,
@@ -393,17 +394,6 @@ NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
 @dataclass
-class _Clock:
-    current: datetime = NOW
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-@dataclass
 class _Store:
     """What intake, agent_turn and outbound ask of the store, for one customer message."""
 
@@ -534,7 +524,7 @@ def test_one_customer_message_is_one_trace_without_personal_data(
         store=store,  # type: ignore[arg-type]
         publisher=traced,
         brain=_Brain(),
-        clock=_Clock(),
+        clock=ManualClock(NOW),
         settings=settings,
     )
     hop(
@@ -545,7 +535,7 @@ def test_one_customer_message_is_one_trace_without_personal_data(
     outbound = OutboundService(
         store=store,  # type: ignore[arg-type]
         sender=_graph_api(),
-        clock=_Clock(),
+        clock=ManualClock(NOW),
         settings=settings,
     )
     hop("outbound", "outbound", outbound.handle)
