@@ -15,6 +15,7 @@ from shared.settings import Settings, get_settings
 from shared.tracing import TracedPublisher, configure_tracing
 
 if TYPE_CHECKING:
+    from shared.console.web import ConsoleWeb
     from shared.handlers.agent_turn import AgentTurnService
     from shared.handlers.dead_letter import DeadLetterService
     from shared.handlers.handoff_notifier import HandoffNotifierService
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "agent_turn_service",
+    "console_web",
     "dead_letter_service",
     "handoff_notifier_service",
     "intake_service",
@@ -272,4 +274,39 @@ def handoff_notifier_service() -> HandoffNotifierService:
         chat=chat,
         clock=SystemClock(),
         settings=settings,
+    )
+
+
+@_once
+def console_web() -> ConsoleWeb:
+    """The analysts' console: Firestore, topic outbound, the knowledge base, Google sign-in."""
+    from shared.adapters.firestore_console import FirestoreConsoleStore
+    from shared.adapters.firestore_dashboard import FirestoreDashboardSource
+    from shared.clock import SystemClock
+    from shared.console.auth import Authenticator, CachedKeys, SessionCodec, TokenVerifier
+    from shared.console.service import ConsoleService
+    from shared.console.web import ConsoleWeb, dashboards_from
+
+    settings = get_settings()
+    console_store = FirestoreConsoleStore(_firestore())
+    local = settings.atende_env in ("local", "test")
+    auth = Authenticator(
+        verifier=TokenVerifier(audience=settings.console_audience, keys=CachedKeys()),
+        sessions=SessionCodec(secrets().get("console-session-key")),
+        store=console_store,
+        users={k.lower(): v for k, v in settings.console_users.items()},
+        dev_login=local,
+    )
+    service = ConsoleService(
+        store=console_store,
+        publisher=publisher(),
+        knowledge=knowledge_base(),
+        clock=SystemClock(),
+        outbound_topic=settings.topic_outbound,
+    )
+    return ConsoleWeb(
+        service=service,
+        auth=auth,
+        dashboards=dashboards_from(FirestoreDashboardSource(_firestore()), SystemClock()),
+        secure_cookies=not local,
     )

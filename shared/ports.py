@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
+from shared.domain.console import AuditRecord, ChangeResult, ChatLine, TicketChange
 from shared.domain.dashboard import SummedField, TicketFilter
 from shared.domain.handoff_notice import ChatPost, HandoffNotice
 from shared.domain.knowledge import KnowledgeEntry
@@ -32,6 +33,7 @@ __all__ = [
     "BusinessTools",
     "ChatNotifier",
     "Clock",
+    "ConsoleStore",
     "ConversationStore",
     "DashboardSource",
     "Embedder",
@@ -247,3 +249,34 @@ class DashboardSource(Protocol):
     def sum_field(
         self, field: SummedField, filters: Sequence[TicketFilter], *, at: datetime
     ) -> list[float]: ...
+
+
+class ConsoleStore(Protocol):
+    """What the analysts' console reads and writes: tickets, conversations, users, audit.
+
+    Adapters: shared.adapters.firestore_console (collections tickets, conversations,
+    messages, outbound_messages, console_users, console_audit).
+    """
+
+    # The role stored for this (lower-cased) email, or None.
+    def user_role(self, email: str) -> str | None: ...
+
+    # Tickets in these statuses and not closed, as their stored fields plus `ticket_id`.
+    def tickets_in(
+        self, statuses: Sequence[str], *, assistant: str | None, category: str | None
+    ) -> list[dict[str, object]]: ...
+
+    def ticket(self, ticket_id: str) -> dict[str, object] | None: ...
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    # Messages in (customer, business echoes) and out (AI and analysts), oldest first.
+    def conversation_lines(self, conversation_id: str, *, limit: int = 200) -> list[ChatLine]: ...
+
+    def change_ticket(self, ticket_id: str, change: TicketChange) -> ChangeResult: ...
+
+    def record_audit(self, record: AuditRecord) -> None: ...
+
+    def audit_trail(
+        self, *, ticket_id: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]: ...

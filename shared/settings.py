@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     console_base_url: str = "http://127.0.0.1:8088"
     google_chat_timeout_seconds: float = 10.0
 
+    # The console's sign-in: the audience its Google ID tokens (or IAP's assertions, whose
+    # audience is /projects/NUMBER/global/backendServices/ID) must carry; blank refuses tokens.
+    console_audience: str = ""
+    # Bootstrap roles, JSON email -> analyst|admin, used when Firestore console_users has none.
+    console_users: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
     default_assistant: str = "sac"
     # NoDecode: the validator below parses it, so that a blank value means "no mapping".
     assistants_by_phone_number_id: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
@@ -122,7 +128,7 @@ class Settings(BaseSettings):
             return [m.strip() for m in value.split(",") if m.strip()]
         return value
 
-    @field_validator("assistants_by_phone_number_id", mode="before")
+    @field_validator("assistants_by_phone_number_id", "console_users", mode="before")
     @classmethod
     def _parse_json_mapping(cls, value: object) -> object:
         if isinstance(value, str):

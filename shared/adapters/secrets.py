@@ -15,6 +15,7 @@ SECRET_IDS = (
     "whatsapp-access-token",
     "log-pseudonym-key",
     "mongodb-uri",
+    "console-session-key",
     "google-chat-webhook-url",
 )
 
@@ -24,6 +25,7 @@ LOCAL_DEFAULTS = {
     "whatsapp-verify-token": "dev-verify-token",
     "whatsapp-access-token": "dev-access-token",
     "log-pseudonym-key": "dev-log-pseudonym-key",
+    "console-session-key": "dev-console-session-key",
     # The WhatsApp simulator's stand-in of a Chat space (the local stack sets the real port).
     "google-chat-webhook-url": "http://127.0.0.1:8081/_chat/webhook",
 }
