@@ -59,6 +59,18 @@ resource "google_cloud_run_v2_service_iam_member" "tools_hub_invoker" {
   member   = google_service_account.function["agent_turn"].member
 }
 
+# The console is private: only these members (IAP's service agent, analysts' groups) may
+# invoke it; the function still checks each caller's token and role.
+resource "google_cloud_run_v2_service_iam_member" "console_invoker" {
+  for_each = toset(var.console_invokers)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.function["console"].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
 # Meta calls the webhook without Google credentials; every request is authenticated by its
 # X-Hub-Signature-256 HMAC, checked by the function with the app secret.
 resource "google_cloud_run_v2_service_iam_member" "webhook_public" {

@@ -19,6 +19,7 @@ locals {
     "log-pseudonym-key",
     "mongodb-uri",
     "google-chat-webhook-url",
+    "console-session-key",
   ])
 
   # Every function reads these.
@@ -139,6 +140,27 @@ locals {
       secrets       = ["google-chat-webhook-url", "log-pseudonym-key"]
       publishes_to  = ["dead-letter"]
       project_roles = []
+    }
+    # The analysts' console (HTTP). Private: only var.console_invokers may call it (iam.tf), and
+    # it checks each request's Google ID token or IAP assertion against CONSOLE_AUDIENCE. It
+    # publishes analysts' replies to outbound and writes the knowledge base.
+    console = {
+      entry_point = "console"
+      description = "The analysts' console: queue, tickets, replies, knowledge base, dashboard."
+      public      = false
+      env = {
+        CONSOLE_AUDIENCE  = var.console_audience
+        CONSOLE_USERS     = jsonencode(var.console_users)
+        TOPIC_OUTBOUND    = "outbound"
+        KB_BACKEND        = var.kb_backend
+        EMBEDDING_BACKEND = var.embedding_backend
+        VERTEX_LOCATION   = var.vertex_location
+      }
+      # mongodb-uri only with kb_backend = "mongodb" (an answer taught to the knowledge base).
+      secrets      = ["console-session-key", "log-pseudonym-key", "mongodb-uri"]
+      publishes_to = ["outbound"]
+      # Vertex AI only when Vertex embeds the entries analysts add.
+      project_roles = var.embedding_backend == "vertex" ? ["roles/aiplatform.user"] : []
     }
     # The MCP hub of business tools (orders, invoices, stores, tickets). Private: only
     # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it.

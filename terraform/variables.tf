@@ -79,7 +79,7 @@ variable "firestore_delete_protection" {
 variable "function_settings" {
   description = <<-EOT
     Sizing per function, keyed by function directory name (webhook, intake, agent_turn, outbound,
-    dead_letter, handoff_notifier, tools_hub). Omitted attributes take the defaults shown in the
+    dead_letter, handoff_notifier, tools_hub, console). Omitted attributes take the defaults shown in the
     type; an omitted function takes them all. cpu is applied only when concurrency > 1 (Cloud
     Functions requires at least 1 vCPU to serve concurrent requests); otherwise it is derived
     from memory.
@@ -120,6 +120,12 @@ variable "function_settings" {
       memory        = "256Mi"
       max_instances = 3
     }
+    # A few analysts: small, one instance serves their page loads concurrently.
+    console = {
+      timeout_seconds = 60
+      max_instances   = 3
+      concurrency     = 20
+    }
     # Short lookups; one instance serves many agent turns at once.
     tools_hub = {
       timeout_seconds = 30
@@ -131,9 +137,9 @@ variable "function_settings" {
   validation {
     condition = alltrue([
       for name in keys(var.function_settings) :
-      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier", "tools_hub"], name)
+      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier", "tools_hub", "console"], name)
     ])
-    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, handoff_notifier, tools_hub."
+    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, handoff_notifier, tools_hub, console."
   }
 
   validation {
@@ -439,4 +445,27 @@ variable "trace_sample_ratio" {
     condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
     error_message = "trace_sample_ratio must be between 0 and 1."
   }
+}
+
+variable "console_audience" {
+  description = "Audience the console's Google ID tokens or IAP assertions must carry (IAP: /projects/NUMBER/global/backendServices/ID); blank refuses every token."
+  type        = string
+  default     = ""
+}
+
+variable "console_users" {
+  description = "Bootstrap console roles, email => analyst or admin; Firestore console_users takes precedence."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for role in values(var.console_users) : contains(["analyst", "admin"], role)])
+    error_message = "console_users roles must be analyst or admin."
+  }
+}
+
+variable "console_invokers" {
+  description = "Members allowed to invoke the private console function (for example the IAP service agent, or group:analysts@example.com)."
+  type        = list(string)
+  default     = []
 }
