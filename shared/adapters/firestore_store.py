@@ -346,6 +346,8 @@ class FirestoreStore:
                 if turn.handoff is not None:
                     update["handoff"] = turn.handoff.model_dump(mode="json")
                     update["category"] = turn.handoff.category
+                    # The console's queue counts an analyst's waiting time from here.
+                    update["transferred_at"] = firestore.SERVER_TIMESTAMP
                 txn.update(self._tickets().document(ticket_id), update)
             if turn.handoff is not None:
                 txn.update(conv_ref, {"holder": Holder.HUMAN.value, "holder_reason": "handoff"})

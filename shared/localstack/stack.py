@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_KB = ROOT / "samples" / "kb.jsonl"
 SAMPLE_BUSINESS_DATA = ROOT / "samples" / "business.json"
+DEMO_CONSOLE_USERS = {"analista@atende.local": "analyst", "admin@atende.local": "admin"}
 _DEFAULT_FUNCTION_PORTS = {
     "intake": 8082,
     "agent_turn": 8083,
@@ -56,6 +57,7 @@ class StackConfig:
     webhook_port: int = 8080
     sim_port: int = 8081
     tools_hub_port: int = 8087
+    console_port: int = 8088
     function_ports: dict[str, int] = field(default_factory=lambda: dict(_DEFAULT_FUNCTION_PORTS))
     pubsub_port: int = 8681
     firestore_port: int = 8682
@@ -77,6 +79,7 @@ class StackConfig:
         config.webhook_port = int(env.get("ATENDE_WEBHOOK_PORT", config.webhook_port))
         config.sim_port = int(env.get("ATENDE_SIM_PORT", config.sim_port))
         config.tools_hub_port = int(env.get("ATENDE_TOOLS_HUB_PORT", config.tools_hub_port))
+        config.console_port = int(env.get("ATENDE_CONSOLE_PORT", config.console_port))
         config.pubsub_port = int(env.get("ATENDE_PUBSUB_PORT", config.pubsub_port))
         config.firestore_port = int(env.get("ATENDE_FIRESTORE_PORT", config.firestore_port))
         for name in config.function_ports:
@@ -98,6 +101,7 @@ class StackConfig:
             webhook_port=free_port(),
             sim_port=free_port(),
             tools_hub_port=free_port(),
+            console_port=free_port(),
             function_ports={name: free_port() for name in _DEFAULT_FUNCTION_PORTS},
             pubsub_port=free_port(),
             firestore_port=free_port(),
@@ -130,6 +134,11 @@ class StackConfig:
         """The MCP endpoint of the business tools hub."""
         return f"http://127.0.0.1:{self.tools_hub_port}/mcp"
 
+    @property
+    def console_url(self) -> str:
+        """The analysts' console (dev login)."""
+        return f"http://127.0.0.1:{self.console_port}"
+
     def emulator_env(self) -> dict[str, str]:
         """What a Google client needs to talk to the emulators."""
         return {
@@ -153,6 +162,9 @@ class StackConfig:
             # The simulator's stand-in of the analysts' Google Chat space.
             "GOOGLE_CHAT_WEBHOOK_URL": self.chat_webhook_url,
             "BUSINESS_DATA_PATH": str(SAMPLE_BUSINESS_DATA),
+            # Cards link to the local console, whose dev login knows these two people.
+            "CONSOLE_BASE_URL": self.console_url,
+            "CONSOLE_USERS": json.dumps(DEMO_CONSOLE_USERS),
             "PYTHONUNBUFFERED": "1",
             # Every function appends its spans here (the end-to-end tests read them).
             "TRACE_EXPORTER": "jsonl",
@@ -251,6 +263,21 @@ class LocalStack:
                 ],
                 env=cfg.function_env(),
             )
+        self._spawn(
+            "console",
+            [
+                framework,
+                "--target",
+                "console",
+                "--source",
+                str(ROOT / "functions" / "console" / "main.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(cfg.console_port),
+            ],
+            env=cfg.function_env(),
+        )
         deadline = time.monotonic() + timeout
         self._wait(f"http://127.0.0.1:{cfg.pubsub_port}/", deadline, "pubsub-emulator")
         self._wait(f"http://127.0.0.1:{cfg.firestore_port}/", deadline, "firestore-emulator")
@@ -259,6 +286,7 @@ class LocalStack:
         for function in FUNCTIONS:
             self._wait(self._health_url(function), deadline, function)
         self._wait(f"{cfg.sim_url}/_sim/health", deadline, "whatsapp-sim")
+        self._wait(f"{cfg.console_url}/healthz", deadline, "console")
         if cfg.sample_kb:
             self.load_knowledge_base(Path(cfg.sample_kb))
 
@@ -387,6 +415,7 @@ class LocalStack:
             "Messages sent (simulator)": f"{cfg.sim_url}/_sim/messages",
             "Analysts' handoff cards (Chat stand-in)": f"{cfg.sim_url}/_chat/cards",
             "MCP tools hub": cfg.tools_hub_url,
+            "Analysts' console (dev login: analista@atende.local)": f"{cfg.console_url}/login",
             "Pub/Sub emulator": f"127.0.0.1:{cfg.pubsub_port}",
             "Firestore emulator": f"127.0.0.1:{cfg.firestore_port}",
             **{f"function {f}": f"http://127.0.0.1:{cfg.port_of(f)}/" for f in FUNCTIONS[1:]},

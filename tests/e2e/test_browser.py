@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import Pipeline
+from conftest import Pipeline, wait_for
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 # Without these Chromium keeps trying to reach Google's services, which this machine refuses.
@@ -79,3 +79,43 @@ def test_the_receipt_button_sends_a_photo_whose_order_is_looked_up(
     answer = page.locator(".bubble.business").last
     expect(answer).to_contain_text("482913", timeout=60_000)
     expect(answer).to_contain_text("Em trânsito")
+
+
+def test_an_analyst_answers_a_handoff_in_the_console_and_the_ai_learns_it(
+    page: Page, pipeline: Pipeline, wa_id: str
+) -> None:
+    # The path: unknown question → handoff → queue → answer with an expiry → the
+    # customer gets it → the next customer who asks in other words is answered by the AI.
+    console = pipeline.stack.config.console_url
+    question = "vocês têm bicicletário no condomínio para deixar a bicicleta?"
+    answer = "Temos sim: o bicicletário fica ao lado da portaria, com cadeado próprio."
+    pipeline.customer_says(wa_id, question)
+    wait_for(lambda: pipeline.conversation(wa_id).get("holder") == "human", what="the handoff")
+    ticket_id = pipeline.conversation(wa_id)["open_ticket_id"]
+
+    page.goto(f"{console}/login")
+    page.fill("#email", "analista@atende.local")
+    page.click("#login")
+    page.goto(f"{console}/queue")
+    link = page.locator(f"#queue .ticket-link[href$='{ticket_id}']")
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.locator("#handoff-card")).to_contain_text("bicicletário")
+    page.fill("#answer-text", answer)
+    page.fill("#answer-expires", "2027-12-31T18:00")
+    page.click("#answer-submit")
+    expect(page.locator("#notice")).to_be_visible()
+
+    sent = wait_for(
+        lambda: [m for m in pipeline.sent_to(wa_id) if m["text"] == answer], what="the reply"
+    )
+    assert len(sent) == 1
+
+    other = f"55119{wa_id[-8:][::-1]}"
+    pipeline.customer_says(other, "tem lugar pra guardar bicicleta no condomínio?")
+    learned = wait_for(lambda: pipeline.sent_to(other), what="the AI's answer", timeout=60)
+    assert learned[0]["text"] == answer
+
+    page.goto(f"{console}/dashboard?days=7")
+    expect(page.locator("#fig-tickets")).to_be_visible()
+    expect(page.locator("svg#chart")).to_be_visible()
