@@ -9,14 +9,16 @@ crashed mid-graph is resumed from its last completed node when the same messages
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from shared.agents.assistants import profile_for
 from shared.agents.graph import AgentContext, build_graph
-from shared.agents.prompts import prompt_version
-from shared.agents.reasoning import Reasoner
+from shared.agents.prompts import default_prompt_set
+from shared.agents.reasoning import Reasoner, bind_prompts
 from shared.agents.state import TurnState
 from shared.domain.models import BrainReply, BrainRequest, TicketStatus
+from shared.domain.prompts import PromptSet
 from shared.observability import pseudonym
 from shared.ports import BusinessTools, ImageReader, KnowledgeBase
 
@@ -39,6 +41,7 @@ class GraphBrain:
         handoff_message: str,
         checkpointer: Any = None,
         offline_model: str = "offline",
+        prompts: Callable[[str], PromptSet] | None = None,
     ) -> None:
         self._graph = build_graph(checkpointer)
         self._checkpointed = checkpointer is not None
@@ -49,6 +52,8 @@ class GraphBrain:
         self._min_score = min_score
         self._handoff_message = handoff_message
         self._offline_model = offline_model
+        # The assistant's published prompts (shared.agents.prompt_cache), or the built-in ones.
+        self._prompts = prompts or default_prompt_set
 
     def warm_up(self) -> None:
         """Load the embedding model, the router's examples and the OCR engine up front."""
@@ -60,12 +65,14 @@ class GraphBrain:
 
     def _context(self, request: BrainRequest) -> AgentContext:
         conversation = request.conversation
+        prompts = self._prompts(conversation.assistant)
         return AgentContext(
             profile=profile_for(conversation.assistant),
             knowledge_base=self._kb,
             tools=self._tools,
             images=self._images,
-            reasoner=self._reasoner,
+            reasoner=bind_prompts(self._reasoner, prompts),
+            prompts=prompts,
             min_score=self._min_score,
             handoff_message=self._handoff_message,
             customer_phone=conversation.wa_id,
@@ -143,7 +150,7 @@ class GraphBrain:
             summary=state.get("summary", ""),
             model=answered[-1] if answered else self._offline_model,
             outcome=_outcome(state, status),
-            prompt_version=prompt_version(context.profile.name),
+            prompt_version=context.texts.version,
             llm_calls=calls,
             tools=list(state.get("tools_used") or []),
             sources=[str(s.get("ref")) for s in state.get("sources") or []],

@@ -26,19 +26,13 @@ from langgraph.runtime import Runtime
 from shared.agents.assistants import AssistantProfile, Route, agent_of
 from shared.agents.facts import unsupported_facts
 from shared.agents.offline import mentions_order_or_store, wants_invoice
-from shared.agents.prompts import (
-    ACK_REPLY,
-    ASK_ORDER_NUMBER,
-    GREETING_REPLY,
-    THANKS_REPLY,
-    UNREADABLE_REPLY,
-    out_of_scope_reply,
-)
+from shared.agents.prompts import default_prompt_set, render
 from shared.agents.reasoning import Reasoner
 from shared.agents.small_talk import small_talk_kind
 from shared.agents.state import Draft, LlmCall, Source, TurnState
 from shared.agents.tool_access import AllowListedTools
 from shared.domain.models import ImageReading, TicketStatus, ToolResult
+from shared.domain.prompts import PromptSet
 from shared.domain.receipts import order_numbers_in
 from shared.ports import BusinessTools, ImageReader, KnowledgeBase
 
@@ -80,6 +74,13 @@ class AgentContext:
     conversation_ref: str
     # Drafts checked per turn: the first, and one refinement.
     max_attempts: int = 2
+    # The assistant's published (or, in the console's staging chat, draft) texts.
+    prompts: PromptSet | None = None
+
+    @property
+    def texts(self) -> PromptSet:
+        """The prompts and fixed replies of this run; the built-in ones when none were given."""
+        return self.prompts or default_prompt_set(self.profile.name)
 
     def tools_for(self, route: str) -> AllowListedTools:
         """The tools the route's agent may call, and no other."""
@@ -290,7 +291,7 @@ def data(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
         # An order question without its number: ask for it rather than guess or hand off.
         return {
             "sources": [],
-            "draft": Draft(text=ASK_ORDER_NUMBER, can_answer=True, asks=True, used=[]),
+            "draft": Draft(text=ctx.texts.ask_order_number, can_answer=True, asks=True, used=[]),
         }
     return _draft(state, ctx, "data", sources, used)
 
@@ -453,14 +454,15 @@ def handoff(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     )
 
 
-def small_talk(state: TurnState) -> TurnState:
+def small_talk(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     """Greet back; thanks or an "ok" after an answer closes the ticket."""
+    texts = runtime.context.texts
     kind = state.get("small_talk")
     if kind is None:
-        return _done(TicketStatus.AI_REPLIED, "small_talk", replies=[UNREADABLE_REPLY])
+        return _done(TicketStatus.AI_REPLIED, "small_talk", replies=[texts.unreadable])
     if kind == "greeting":
-        return _done(TicketStatus.AI_REPLIED, "small_talk", replies=[GREETING_REPLY])
-    reply = THANKS_REPLY if kind == "thanks" else ACK_REPLY
+        return _done(TicketStatus.AI_REPLIED, "small_talk", replies=[texts.greeting])
+    reply = texts.thanks if kind == "thanks" else texts.ack
     if state.get("last_status") == TicketStatus.AI_REPLIED.value:
         # The customer is satisfied with the AI's answer: the ticket is finished by the AI.
         return _done(TicketStatus.FINISHED, "small_talk", replies=[reply], outcome="close")
@@ -469,7 +471,8 @@ def small_talk(state: TurnState) -> TurnState:
 
 def out_of_scope(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     """Say politely what the assistant can help with."""
-    reply = out_of_scope_reply(runtime.context.profile)
+    ctx = runtime.context
+    reply = render(ctx.texts.out_of_scope, ctx.profile)
     return _done(TicketStatus.AI_REPLIED, "out_of_scope", replies=[reply])
 
 

@@ -8,6 +8,7 @@ log-based metrics in terraform/logging_metrics.tf count them), and the turn reco
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -19,14 +20,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from shared.agents.assistants import PROFILES, AssistantProfile
-from shared.agents.prompts import (
-    DRAFT_PROMPTS,
-    REWRITE_PROMPT,
-    ROUTE_PROMPT,
-    SUMMARIZE_PROMPT,
-    VERIFY_PROMPT,
-    system_prompt,
-)
+from shared.agents.prompts import default_prompt_set, render
 from shared.agents.reasoning import (
     DraftReply,
     HandoffNote,
@@ -37,6 +31,7 @@ from shared.agents.reasoning import (
     Verdict,
 )
 from shared.agents.state import Draft, LlmCall, Source
+from shared.domain.prompts import PromptSet
 
 __all__ = ["LlmReasoner", "render_sources"]
 
@@ -77,6 +72,20 @@ class LlmReasoner:
         self._usage = usage
         self._price = price
         self.name = self._models[0][0]
+        # None: the built-in prompts of the assistant at hand.
+        self._prompts: PromptSet | None = None
+
+    def with_prompts(self, prompts: PromptSet) -> LlmReasoner:
+        """This reasoner asking with an assistant's versioned prompts (same models)."""
+        bound = copy.copy(self)
+        bound._prompts = prompts
+        return bound
+
+    def _system(self, profile: AssistantProfile | None, key: str, agent: str = "") -> str:
+        profile = profile or PROFILES["sac"]
+        texts = self._prompts or default_prompt_set(profile.name)
+        instructions = texts.draft_prompt(agent) if key == "draft" else getattr(texts, key)
+        return f"{render(texts.system, profile)}\n\n{instructions}"
 
     def _ask(self, step: str, schema: type[S], system: str, user: str) -> Thought[S]:
         messages = [SystemMessage(system), HumanMessage(user)]
@@ -147,7 +156,7 @@ class LlmReasoner:
         pending = "\n".join(f"- {t}" for t in texts)
         image = f"\nTexto lido da imagem:\n{image_text}" if image_text else ""
         user = f"Histórico:\n{past}\n\nMensagens pendentes:\n{pending}{image}"
-        thought = self._ask("rewrite", Rewrite, _system(None, REWRITE_PROMPT), user)
+        thought = self._ask("rewrite", Rewrite, self._system(None, "rewrite"), user)
         return Thought(thought.value.question.strip(), thought.calls)
 
     def route(
@@ -157,7 +166,7 @@ class LlmReasoner:
         allowed = ", ".join(profile.routes)
         image = " O cliente enviou uma imagem." if has_image else ""
         user = f"Rotas permitidas: {allowed}.{image}\n\nPergunta:\n{question}"
-        thought = self._ask("route", RouteDecision, _system(profile, ROUTE_PROMPT), user)
+        thought = self._ask("route", RouteDecision, self._system(profile, "route"), user)
         decision = thought.value
         if not profile.allows(decision.route):
             decision = RouteDecision(
@@ -177,10 +186,9 @@ class LlmReasoner:
         feedback: str,
     ) -> Thought[Draft]:
         """An answer from the sources only, or can_answer=false."""
-        instructions = DRAFT_PROMPTS.get(agent, DRAFT_PROMPTS["knowledge"])
         retry = f"\n\nA tentativa anterior foi rejeitada: {feedback}" if feedback else ""
         user = f"Pergunta:\n{question}\n\nFontes:\n{render_sources(sources)}{retry}"
-        thought = self._ask("draft", DraftReply, _system(profile, instructions), user)
+        thought = self._ask("draft", DraftReply, self._system(profile, "draft", agent), user)
         reply = thought.value
         known = {str(s.get("ref")) for s in sources}
         draft = Draft(
@@ -198,7 +206,7 @@ class LlmReasoner:
             f"Pergunta:\n{question}\n\nResposta proposta:\n{draft.get('text', '')}\n\n"
             f"Fontes:\n{render_sources(sources)}"
         )
-        return self._ask("verify", Verdict, _system(None, VERIFY_PROMPT), user)
+        return self._ask("verify", Verdict, self._system(None, "verify"), user)
 
     def summarize(
         self, question: str, texts: Sequence[str], sources: Sequence[Source], route: str
@@ -209,11 +217,7 @@ class LlmReasoner:
             f"Rota: {route}\nPergunta reformulada:\n{question}\n\nMensagens:\n{messages}\n\n"
             f"Fontes consultadas:\n{render_sources(sources)}"
         )
-        return self._ask("summarize", HandoffNote, _system(None, SUMMARIZE_PROMPT), user)
-
-
-def _system(profile: AssistantProfile | None, instructions: str) -> str:
-    return f"{system_prompt(profile or PROFILES['sac'])}\n\n{instructions}"
+        return self._ask("summarize", HandoffNote, self._system(None, "summarize"), user)
 
 
 def _category(sources: Sequence[Source], agent: str) -> str:

@@ -1,16 +1,19 @@
 """Customer-facing texts and the language model's prompts (Brazilian Portuguese), versioned.
 
 `prompt_version(assistant)` is a digest of every prompt an assistant's graph may send, so each
-turn records exactly which wording produced it. The console's prompt editor (its own issue)
-will store versions; until then the version is the digest of these texts.
+turn records exactly which wording produced it. These constants are the built-in defaults
+(`default_prompt_set`); versions edited and published in the console (shared.domain.prompts)
+replace them per assistant and are recorded as `sac@v3`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Final
 
 from shared.agents.assistants import AssistantProfile, profile_for
+from shared.domain.prompts import PromptSet
 
 __all__ = [
     "ACK_REPLY",
@@ -24,8 +27,10 @@ __all__ = [
     "THANKS_REPLY",
     "UNREADABLE_REPLY",
     "VERIFY_PROMPT",
+    "default_prompt_set",
     "out_of_scope_reply",
     "prompt_version",
+    "render",
     "system_prompt",
 ]
 
@@ -40,22 +45,32 @@ UNREADABLE_REPLY = (
 ASK_ORDER_NUMBER = "Pode me informar o número do pedido? Ele aparece no comprovante e no app."
 
 
+# Templates: `{display_name}` and `{scope}` are the assistant's (see `render`).
+_OUT_OF_SCOPE: Final = (
+    "Desculpe, não consigo ajudar com esse assunto. Aqui no {display_name} "
+    "posso ajudar com {scope}."
+)
+_SYSTEM: Final = (
+    "Você é a assistente virtual de {display_name} de uma rede de mercados "
+    "autônomos franqueados, no WhatsApp. Assuntos: {scope}. Responda em "
+    "português do Brasil, com frases curtas e cordiais. Nunca invente números, datas, "
+    "valores, prazos ou status: use apenas o que as fontes dizem."
+)
+
+
+def render(template: str, profile: AssistantProfile) -> str:
+    """A template with the assistant's display name and scope filled in."""
+    return template.format(display_name=profile.display_name, scope=profile.scope)
+
+
 def out_of_scope_reply(profile: AssistantProfile) -> str:
     """What the assistant says to a question outside its subjects."""
-    return (
-        f"Desculpe, não consigo ajudar com esse assunto. Aqui no {profile.display_name} "
-        f"posso ajudar com {profile.scope}."
-    )
+    return render(_OUT_OF_SCOPE, profile)
 
 
 def system_prompt(profile: AssistantProfile) -> str:
     """The system prompt every step of an assistant starts from."""
-    return (
-        f"Você é a assistente virtual de {profile.display_name} de uma rede de mercados "
-        f"autônomos franqueados, no WhatsApp. Assuntos: {profile.scope}. Responda em "
-        "português do Brasil, com frases curtas e cordiais. Nunca invente números, datas, "
-        "valores, prazos ou status: use apenas o que as fontes dizem."
-    )
+    return render(_SYSTEM, profile)
 
 
 REWRITE_PROMPT: Final = (
@@ -129,3 +144,27 @@ def prompt_version(assistant: str) -> str:
     ]
     digest = hashlib.sha256("\n\x00".join(texts).encode()).hexdigest()[:10]
     return f"{profile.name}@{digest}"
+
+
+@lru_cache(maxsize=64)
+def default_prompt_set(assistant: str) -> PromptSet:
+    """The built-in texts (the constants above); their version is the digest."""
+    return PromptSet(
+        version=prompt_version(assistant),
+        system=_SYSTEM,
+        rewrite=REWRITE_PROMPT,
+        route=ROUTE_PROMPT,
+        verify=VERIFY_PROMPT,
+        summarize=SUMMARIZE_PROMPT,
+        draft_knowledge=DRAFT_PROMPTS["knowledge"],
+        draft_data=DRAFT_PROMPTS["data"],
+        draft_billing=DRAFT_PROMPTS["billing"],
+        draft_image=DRAFT_PROMPTS["image"],
+        greeting=GREETING_REPLY,
+        thanks=THANKS_REPLY,
+        ack=ACK_REPLY,
+        close=CLOSE_REPLY,
+        unreadable=UNREADABLE_REPLY,
+        ask_order_number=ASK_ORDER_NUMBER,
+        out_of_scope=_OUT_OF_SCOPE,
+    )

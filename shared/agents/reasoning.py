@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from shared.agents.assistants import AssistantProfile, Route
 from shared.agents.state import Draft, LlmCall, Source
+from shared.domain.prompts import PromptSet
 
 __all__ = [
     "DraftReply",
@@ -27,6 +28,7 @@ __all__ = [
     "RouteDecision",
     "Thought",
     "Verdict",
+    "bind_prompts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -127,6 +129,10 @@ class ResilientReasoner:
         self.offline = offline
         self.name = primary.name
 
+    def with_prompts(self, prompts: PromptSet) -> ResilientReasoner:
+        """The same pair, the model one asking with these prompts."""
+        return ResilientReasoner(bind_prompts(self.primary, prompts), self.offline)
+
     def rewrite(
         self, texts: Sequence[str], history: Sequence[Sequence[str]], image_text: str
     ) -> Thought[str]:
@@ -181,6 +187,12 @@ class ResilientReasoner:
         except LlmUnavailable as error:
             offline = self.offline.summarize(question, texts, sources, route)
             return _fell_back("summarize", error, offline)
+
+
+def bind_prompts(reasoner: Reasoner, prompts: PromptSet) -> Reasoner:
+    """The reasoner asking with these prompts; one that sends no prompt (offline) as it is."""
+    bind = getattr(reasoner, "with_prompts", None)
+    return bind(prompts) if callable(bind) else reasoner
 
 
 def _fell_back(step: str, error: LlmUnavailable, offline: Thought[T]) -> Thought[T]:
