@@ -8,10 +8,11 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.agents.assistants import Route
 from shared.domain.console import (
     CUSTOMER_SERVICE_WINDOW,
     AuditRecord,
@@ -22,16 +23,27 @@ from shared.domain.console import (
     TicketChange,
     TicketView,
 )
+from shared.domain.feedback import AnswerFeedback, Outcome, TurnRecord
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import Conversation, Holder, OutboundMessage, TicketStatus
+from shared.domain.whatsapp_templates import TemplateError, TemplateStatus
 from shared.observability import pseudonym
-from shared.ports import Clock, ConsoleStore, KnowledgeStore, Publisher
+from shared.ports import (
+    Clock,
+    ConsoleStore,
+    FeedbackStore,
+    KnowledgeStore,
+    Publisher,
+    TemplateStore,
+)
 
 __all__ = [
     "AddToKb",
     "Answer",
     "ConsoleService",
+    "Feedback",
     "Reply",
+    "ReplyTemplate",
     "Transfer",
 ]
 
@@ -84,6 +96,56 @@ class Transfer(_Body):
     area: str = Field(min_length=2, max_length=60)
 
 
+class ReplyTemplate(_Body):
+    """`reply-template`: an approved WhatsApp template, allowed outside the 24-hour window."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(default="pt_BR", min_length=2, max_length=10)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_choice(cls, value: object) -> object:
+        # The ticket page's select sends `template` as "name|language".
+        if isinstance(value, dict) and isinstance(value.get("template"), str):
+            name, _, language = value["template"].partition("|")
+            rest = {k: v for k, v in value.items() if k != "template"}
+            return {**rest, "name": name, "language": language or "pt_BR"}
+        return value
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _lines(cls, value: object) -> object:
+        # The ticket page's form sends the values one per line.
+        if isinstance(value, str):
+            return [line.strip() for line in value.splitlines() if line.strip()]
+        return value
+
+
+class Feedback(_Body):
+    """`feedback`: the analyst's verdict on one AI turn; a wrong one says what was expected."""
+
+    turn_id: str = Field(min_length=1, max_length=200)
+    verdict: Literal["right", "wrong"]
+    note: str | None = Field(default=None, max_length=2000)
+    expected_route: Route | None = None
+    expected_outcome: Outcome | None = None
+
+    @field_validator("note", "expected_route", "expected_outcome", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _expected_when_wrong(self) -> Feedback:
+        expected = (self.expected_route, self.expected_outcome)
+        if self.verdict == "wrong" and None in expected:
+            raise ValueError("a wrong answer needs expected_route and expected_outcome")
+        if self.verdict == "right" and expected != (None, None):
+            raise ValueError("expected_route and expected_outcome are only for a wrong answer")
+        return self
+
+
 class NoBody(_Body):
     """`take-over`, `return-to-ai`, `close`: nothing but an optional action id."""
 
@@ -97,6 +159,8 @@ class ConsoleService:
     knowledge: KnowledgeStore
     clock: Clock
     outbound_topic: str = "outbound"
+    templates: TemplateStore | None = None
+    feedback_store: FeedbackStore | None = None
 
     # ------------------------------------------------------------------ reads
 
@@ -146,6 +210,34 @@ class ConsoleService:
             window_open=self._window_open(last),
             lines=self.store.conversation_lines(str(row.get("conversation_id", ""))),
         )
+
+    def turns(self, ticket_id: str) -> list[tuple[TurnRecord, AnswerFeedback | None]]:
+        """The ticket's AI turns, each with its verdict if one was given."""
+        if self.feedback_store is None:
+            return []
+        verdicts = {f.turn_id: f for f in self.feedback_store.feedback(ticket_id=ticket_id)}
+        turns = self.feedback_store.turns_of_ticket(ticket_id)
+        return [(t, verdicts.get(t.turn_id)) for t in turns if t.replies]
+
+    def export_feedback(self, who: Identity) -> tuple[str, int]:
+        """Every verdict as evaluation cases (JSONL) and how many made none; audited, since
+        it hands out many customers' texts at once."""
+        from shared.console.feedback import export_jsonl
+
+        verdicts = self.feedback_store.feedback() if self.feedback_store else []
+        text, skipped = export_jsonl(verdicts)
+        now = self.clock.now()
+        self.store.record_audit(
+            AuditRecord(
+                action_id=_new_id(who.email, "feedback-export", now.isoformat()),
+                actor=who.email,
+                role=who.role,
+                action="feedback-export",
+                at=now,
+                detail={"cases": len(verdicts) - skipped, "skipped": skipped},
+            )
+        )
+        return text, skipped
 
     def audit_trail(self, who: Identity, *, ticket_id: str | None = None) -> list[AuditRecord]:
         """The latest actions (admins only; the caller checks the role)."""
@@ -217,6 +309,78 @@ class ConsoleService:
             ordering_key=conversation.conversation_id,
         )
         return {"idempotency_key": message.idempotency_key}
+
+    def _reply_template(
+        self, who: Identity, ticket_id: str, body: ReplyTemplate, action_id: str
+    ) -> dict[str, Any]:
+        row = self._ticket_or_404(ticket_id)
+        if row.get("closed_at") is not None:
+            raise ConsoleError(409, "the ticket is closed")
+        conversation = self._conversation(row)
+        if conversation is None:
+            raise ConsoleError(409, "the ticket has no conversation to reply to")
+        if conversation.holder != Holder.HUMAN:
+            raise ConsoleError(409, "the AI holds this conversation: take it over before replying")
+        template = self.templates.template(body.name, body.language) if self.templates else None
+        if template is None:
+            # 400, not 404: a 404 here would read as "no such ticket" and go unaudited.
+            raise ConsoleError(400, f"name: no template {body.name} in {body.language}")
+        if template.status is not TemplateStatus.APPROVED:
+            raise ConsoleError(
+                409, f"template {template.name} is {template.status.value} at Meta, not approved"
+            )
+        try:
+            text = template.fill(body.parameters)
+        except TemplateError as error:
+            raise ConsoleError(400, str(error)) from error
+        # The window rule does not apply: an approved template is what WhatsApp allows after it.
+        message = OutboundMessage(
+            idempotency_key=f"console-{action_id}",
+            conversation_id=conversation.conversation_id,
+            phone_number_id=conversation.phone_number_id,
+            to=conversation.wa_id,
+            kind="template",
+            # The filled body, so the conversation shows what the customer read.
+            text=text,
+            template_name=template.name,
+            template_language=template.language,
+            template_parameters=body.parameters,
+            ticket_id=ticket_id,
+            last_customer_message_at=conversation.last_customer_message_at,
+        )
+        self.publisher.publish(
+            self.outbound_topic,
+            message.model_dump_json().encode(),
+            ordering_key=conversation.conversation_id,
+        )
+        return {"idempotency_key": message.idempotency_key, "template": template.id}
+
+    def _feedback(
+        self, who: Identity, ticket_id: str, body: Feedback, action_id: str
+    ) -> dict[str, Any]:
+        row = self._ticket_or_404(ticket_id)
+        turn = self.feedback_store.turn(body.turn_id) if self.feedback_store else None
+        if turn is None or turn.ticket_id != ticket_id or not turn.replies:
+            raise ConsoleError(400, f"turn_id: no AI answer {body.turn_id} on this ticket")
+        feedback = AnswerFeedback(
+            turn_id=turn.turn_id,
+            ticket_id=ticket_id,
+            conversation_id=turn.conversation_id,
+            assistant=str(row.get("assistant") or ""),
+            verdict=body.verdict,
+            note=body.note,
+            expected_route=body.expected_route,
+            expected_outcome=body.expected_outcome,
+            turn_route=turn.route,
+            turn_outcome=turn.outcome,
+            customer_texts=turn.customer_texts,
+            replies=turn.replies,
+            by=who.email,
+            at=self.clock.now(),
+        )
+        assert self.feedback_store is not None  # checked with the turn above
+        self.feedback_store.save_feedback(feedback)
+        return {"turn_id": turn.turn_id, "verdict": body.verdict}
 
     def _add_to_kb(
         self, who: Identity, ticket_id: str, body: AddToKb, action_id: str
@@ -381,6 +545,8 @@ _BODIES: dict[str, type[_Body]] = {
     "take-over": NoBody,
     "return-to-ai": NoBody,
     "close": NoBody,
+    "reply-template": ReplyTemplate,
+    "feedback": Feedback,
 }
 
 
@@ -438,4 +604,14 @@ def _audit_detail(action: str, body: _Body) -> dict[str, Any]:
         return {"question": body.question, "expires_at": expiry, "answer_chars": len(body.answer)}
     if isinstance(body, Reply):
         return {"text_chars": len(body.text)}
+    if isinstance(body, ReplyTemplate):
+        return {"template": f"{body.name}.{body.language}", "parameters": len(body.parameters)}
+    if isinstance(body, Feedback):
+        return {
+            "turn_id": body.turn_id,
+            "verdict": body.verdict,
+            "expected_route": body.expected_route,
+            "expected_outcome": body.expected_outcome,
+            "note_chars": len(body.note or ""),
+        }
     return {}
