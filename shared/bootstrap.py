@@ -15,6 +15,7 @@ from shared.settings import Settings, get_settings
 from shared.tracing import TracedPublisher, configure_tracing
 
 if TYPE_CHECKING:
+    from shared.agents.brain import GraphBrain
     from shared.console.web import ConsoleWeb
     from shared.handlers.agent_turn import AgentTurnService
     from shared.handlers.dead_letter import DeadLetterService
@@ -177,7 +178,27 @@ def brain() -> AgentBrain:
     from shared.adapters.firestore_checkpoint import checkpoint_saver_from_settings
     from shared.adapters.image_reader import image_reader_from_settings
     from shared.adapters.mcp_tools import business_tools_from_settings
-    from shared.agents.brain import GraphBrain
+    from shared.agents.prompt_cache import PublishedPrompts
+
+    settings = get_settings()
+    return _graph_brain(
+        tools=business_tools_from_settings(settings),
+        images=image_reader_from_settings(settings, secrets()),
+        checkpointer=checkpoint_saver_from_settings(_firestore(), settings),
+        # Each instance re-reads an assistant's published prompts at most once a minute.
+        prompts=PublishedPrompts(prompt_store()),
+    )
+
+
+def prompt_store() -> Any:
+    """The versioned prompts on Firestore (prompt_versions)."""
+    from shared.adapters.firestore_prompts import FirestorePromptStore
+
+    return FirestorePromptStore(_firestore())
+
+
+@_once
+def _reasoner() -> Any:
     from shared.agents.offline import OfflineReasoner
     from shared.agents.reasoning import Reasoner, ResilientReasoner
 
@@ -205,15 +226,43 @@ def brain() -> AgentBrain:
             price=cost_usd,
         )
         reasoner = ResilientReasoner(llm, offline)
+    return reasoner
+
+
+def _graph_brain(*, tools: Any, images: Any, checkpointer: Any, prompts: Any) -> GraphBrain:
+    """A GraphBrain over the instance's knowledge base and reasoner."""
+    from shared.agents.brain import GraphBrain
+
+    settings = get_settings()
     return GraphBrain(
         knowledge_base=knowledge_base(),
-        tools=business_tools_from_settings(settings),
-        images=image_reader_from_settings(settings, secrets()),
-        reasoner=reasoner,
+        tools=tools,
+        images=images,
+        reasoner=_reasoner(),
         min_score=settings.kb_min_score,
         handoff_message=settings.handoff_message,
-        checkpointer=checkpoint_saver_from_settings(_firestore(), settings),
+        checkpointer=checkpointer,
         offline_model=f"offline/{embedder().model_id}",
+        prompts=prompts,
+    )
+
+
+def staging_brain(prompts: Any) -> GraphBrain:
+    """The console's staging chat: the real graph with these prompts, on a sandbox.
+
+    Checkpoints in memory (the sandbox conversation lives for one request), no image reader
+    (the chat is text), and the tools that write (open_ticket) refused.
+    """
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from shared.adapters.mcp_tools import business_tools_from_settings
+    from shared.console.prompts import SandboxTools
+
+    return _graph_brain(
+        tools=SandboxTools(business_tools_from_settings(get_settings())),
+        images=None,
+        checkpointer=InMemorySaver(),
+        prompts=lambda _assistant: prompts,
     )
 
 
@@ -282,14 +331,10 @@ def console_web() -> ConsoleWeb:
     """The analysts' console: Firestore, topic outbound, the knowledge base, Google sign-in."""
     from shared.adapters.firestore_console import FirestoreConsoleStore
     from shared.adapters.firestore_dashboard import FirestoreDashboardSource
-    from shared.adapters.firestore_templates_feedback import (
-        FirestoreFeedbackStore,
-        FirestoreTemplateStore,
-    )
     from shared.clock import SystemClock
     from shared.console.auth import Authenticator, CachedKeys, SessionCodec, TokenVerifier
+    from shared.console.prompts import PromptsService
     from shared.console.service import ConsoleService
-    from shared.console.wa_templates import TemplateService
     from shared.console.web import ConsoleWeb, dashboards_from
 
     settings = get_settings()
@@ -308,15 +353,16 @@ def console_web() -> ConsoleWeb:
         knowledge=knowledge_base(),
         clock=SystemClock(),
         outbound_topic=settings.topic_outbound,
-        templates=FirestoreTemplateStore(_firestore()),
-        feedback_store=FirestoreFeedbackStore(_firestore()),
     )
     return ConsoleWeb(
         service=service,
         auth=auth,
         dashboards=dashboards_from(FirestoreDashboardSource(_firestore()), SystemClock()),
         secure_cookies=not local,
-        templates=TemplateService(
-            FirestoreTemplateStore(_firestore()), console_store, SystemClock()
+        prompts=PromptsService(
+            store=prompt_store(),
+            audit=console_store,
+            clock=SystemClock(),
+            brain_for=staging_brain,
         ),
     )

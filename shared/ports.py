@@ -9,7 +9,6 @@ from typing import Protocol
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
 from shared.domain.console import AuditRecord, ChangeResult, ChatLine, TicketChange
 from shared.domain.dashboard import SummedField, TicketFilter
-from shared.domain.feedback import AnswerFeedback, TurnRecord
 from shared.domain.handoff_notice import ChatPost, HandoffNotice
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
@@ -27,7 +26,7 @@ from shared.domain.models import (
     ToolResult,
     Turn,
 )
-from shared.domain.whatsapp_templates import WhatsAppTemplate
+from shared.domain.prompts import PromptVersion
 
 __all__ = [
     "AgentBrain",
@@ -39,14 +38,13 @@ __all__ = [
     "ConversationStore",
     "DashboardSource",
     "Embedder",
-    "FeedbackStore",
     "HandoffNotifications",
     "ImageReader",
     "KnowledgeBase",
     "KnowledgeStore",
+    "PromptStore",
     "Publisher",
     "SecretSource",
-    "TemplateStore",
     "WhatsAppSender",
 ]
 
@@ -286,29 +284,37 @@ class ConsoleStore(Protocol):
     ) -> list[AuditRecord]: ...
 
 
-class TemplateStore(Protocol):
-    """The WhatsApp templates registered at Meta (collection whatsapp_templates)."""
+class PromptStore(Protocol):
+    """Versioned prompts per assistant (collection prompt_versions; see shared.domain.prompts).
 
-    def templates(self) -> list[WhatsAppTemplate]: ...
+    Refusals raise shared.domain.prompts.PromptError (404 no such version, 409 wrong status).
+    """
 
-    def template(self, name: str, language: str) -> WhatsAppTemplate | None: ...
+    # The published version, or None (the graph then uses the built-in texts).
+    def published(self, assistant: str) -> PromptVersion | None: ...
 
-    # Writes it; with `create`, only if absent, and False when it already exists.
-    def save_template(self, template: WhatsAppTemplate, *, create: bool) -> bool: ...
+    # Every version of the assistant, newest first.
+    def versions(self, assistant: str) -> list[PromptVersion]: ...
 
-    # False if there was none.
-    def delete_template(self, name: str, language: str) -> bool: ...
+    def version(self, assistant: str, number: int) -> PromptVersion | None: ...
 
+    # A new draft (`number` None) or new texts for the draft `number`.
+    def save_draft(
+        self,
+        assistant: str,
+        texts: Mapping[str, str],
+        *,
+        author: str,
+        now: datetime,
+        number: int | None = None,
+    ) -> PromptVersion: ...
 
-class FeedbackStore(Protocol):
-    """AI turns and the analysts' verdicts on them (collections turns, answer_feedback)."""
+    # The draft becomes the published version; the one published before is archived.
+    def publish(
+        self, assistant: str, number: int, *, author: str, now: datetime
+    ) -> PromptVersion: ...
 
-    def turn(self, turn_id: str) -> TurnRecord | None: ...
-
-    # The AI turns of a ticket, oldest first.
-    def turns_of_ticket(self, ticket_id: str) -> list[TurnRecord]: ...
-
-    def save_feedback(self, feedback: AnswerFeedback) -> None: ...
-
-    # Every verdict, or one ticket's, oldest first.
-    def feedback(self, *, ticket_id: str | None = None) -> list[AnswerFeedback]: ...
+    # Version `number`'s texts published again as a new version; history is kept.
+    def rollback(
+        self, assistant: str, number: int, *, author: str, now: datetime
+    ) -> PromptVersion: ...

@@ -91,6 +91,7 @@ class PromptVersion(BaseModel):
     author: str
     created_at: datetime
     published_at: datetime | None = None
+    published_by: str | None = None
     # For a roll back: the version whose texts this one re-publishes.
     restored_from: int | None = None
 
