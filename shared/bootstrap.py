@@ -331,10 +331,15 @@ def console_web() -> ConsoleWeb:
     """The analysts' console: Firestore, topic outbound, the knowledge base, Google sign-in."""
     from shared.adapters.firestore_console import FirestoreConsoleStore
     from shared.adapters.firestore_dashboard import FirestoreDashboardSource
+    from shared.adapters.firestore_templates_feedback import (
+        FirestoreFeedbackStore,
+        FirestoreTemplateStore,
+    )
     from shared.clock import SystemClock
     from shared.console.auth import Authenticator, CachedKeys, SessionCodec, TokenVerifier
     from shared.console.prompts import PromptsService
     from shared.console.service import ConsoleService
+    from shared.console.wa_templates import TemplateService
     from shared.console.web import ConsoleWeb, dashboards_from
 
     settings = get_settings()
@@ -353,12 +358,17 @@ def console_web() -> ConsoleWeb:
         knowledge=knowledge_base(),
         clock=SystemClock(),
         outbound_topic=settings.topic_outbound,
+        templates=FirestoreTemplateStore(_firestore()),
+        feedback_store=FirestoreFeedbackStore(_firestore()),
     )
     return ConsoleWeb(
         service=service,
         auth=auth,
         dashboards=dashboards_from(FirestoreDashboardSource(_firestore()), SystemClock()),
         secure_cookies=not local,
+        templates=TemplateService(
+            FirestoreTemplateStore(_firestore()), console_store, SystemClock()
+        ),
         prompts=PromptsService(
             store=prompt_store(),
             audit=console_store,

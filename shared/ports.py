@@ -9,6 +9,7 @@ from typing import Protocol
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
 from shared.domain.console import AuditRecord, ChangeResult, ChatLine, TicketChange
 from shared.domain.dashboard import SummedField, TicketFilter
+from shared.domain.feedback import AnswerFeedback, TurnRecord
 from shared.domain.handoff_notice import ChatPost, HandoffNotice
 from shared.domain.knowledge import KnowledgeEntry
 from shared.domain.models import (
@@ -27,6 +28,7 @@ from shared.domain.models import (
     Turn,
 )
 from shared.domain.prompts import PromptVersion
+from shared.domain.whatsapp_templates import WhatsAppTemplate
 
 __all__ = [
     "AgentBrain",
@@ -38,6 +40,7 @@ __all__ = [
     "ConversationStore",
     "DashboardSource",
     "Embedder",
+    "FeedbackStore",
     "HandoffNotifications",
     "ImageReader",
     "KnowledgeBase",
@@ -45,6 +48,7 @@ __all__ = [
     "PromptStore",
     "Publisher",
     "SecretSource",
+    "TemplateStore",
     "WhatsAppSender",
 ]
 
@@ -282,6 +286,34 @@ class ConsoleStore(Protocol):
     def audit_trail(
         self, *, ticket_id: str | None = None, limit: int = 100
     ) -> list[AuditRecord]: ...
+
+
+class TemplateStore(Protocol):
+    """The WhatsApp templates registered at Meta (collection whatsapp_templates)."""
+
+    def templates(self) -> list[WhatsAppTemplate]: ...
+
+    def template(self, name: str, language: str) -> WhatsAppTemplate | None: ...
+
+    # Writes it; with `create`, only if absent, and False when it already exists.
+    def save_template(self, template: WhatsAppTemplate, *, create: bool) -> bool: ...
+
+    # False if there was none.
+    def delete_template(self, name: str, language: str) -> bool: ...
+
+
+class FeedbackStore(Protocol):
+    """AI turns and the analysts' verdicts on them (collections turns, answer_feedback)."""
+
+    def turn(self, turn_id: str) -> TurnRecord | None: ...
+
+    # The AI turns of a ticket, oldest first.
+    def turns_of_ticket(self, ticket_id: str) -> list[TurnRecord]: ...
+
+    def save_feedback(self, feedback: AnswerFeedback) -> None: ...
+
+    # Every verdict, or one ticket's, oldest first.
+    def feedback(self, *, ticket_id: str | None = None) -> list[AnswerFeedback]: ...
 
 
 class PromptStore(Protocol):

@@ -9,8 +9,12 @@
 |   | return-to-ai, close |
 | `GET /api/dashboard?assistant=&days=\\|from=&to=` | shared.metrics.Dashboards as JSON |
 | `GET /api/audit?ticket=` | the audit trail (admins) |
+| `GET/POST /api/templates`, `POST/DELETE /api/templates/{name}/{language}` | WhatsApp |
+|   | templates: everyone reads, admins write |
+| `GET /api/feedback/export` | verdicts on AI answers as evaluation cases, JSONL (admins) |
 | `GET/POST /login`, `POST /logout` | the dev login (ATENDE_ENV local or test only) |
 | `/`, `/queue`, `/tickets/{id}`, `/dashboard` | the pages; forms post to `/tickets/{id}/{action}` |
+| `/templates` | the templates' list and form (posts to itself, deletes to `.../delete`) |
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from werkzeug.routing import Map, Rule
 from shared.console.auth import SESSION_COOKIE, Authenticator
 from shared.console.prompts import PromptsService
 from shared.console.service import ConsoleService
+from shared.console.wa_templates import TemplateService
 from shared.domain.console import ACTIONS, ConsoleError, Identity, allowed
 from shared.observability import pseudonym
 from shared.ports import Clock, DashboardSource
@@ -57,6 +62,17 @@ _ROUTES = Map(
         Rule("/api/tickets/<ticket_id>/<action>", endpoint="api_action", methods=["POST"]),
         Rule("/api/dashboard", endpoint="api_dashboard"),
         Rule("/api/audit", endpoint="api_audit"),
+        Rule("/templates", endpoint="templates_page", methods=["GET", "POST"]),
+        Rule(
+            "/templates/<name>/<language>/delete",
+            endpoint="template_delete_form",
+            methods=["POST"],
+        ),
+        Rule("/api/templates", endpoint="api_templates", methods=["GET", "POST"]),
+        Rule(
+            "/api/templates/<name>/<language>", endpoint="api_template", methods=["POST", "DELETE"]
+        ),
+        Rule("/api/feedback/export", endpoint="api_feedback_export"),
         # Prompt versions (shared.console.prompts_web): the page, its forms, and the API.
         Rule("/prompts/<assistant>", endpoint="prompts", defaults={"op": "view"}),
         Rule(
@@ -120,6 +136,7 @@ class ConsoleWeb:
     auth: Authenticator
     dashboards: DashboardBuilder
     secure_cookies: bool = True
+    templates: TemplateService | None = None
     prompts: PromptsService | None = None
 
     def handle(self, request: Request) -> Response:
@@ -235,6 +252,36 @@ class ConsoleWeb:
         records = self.service.audit_trail(who, ticket_id=request.args.get("ticket") or None)
         return _json({"actions": [r.model_dump(mode="json") for r in records]})
 
+    def _api_templates(self, request: Request) -> Response:
+        if request.method == "GET":
+            self._who(request, "templates")
+            return _json({"templates": [t.model_dump(mode="json") for t in self._catalog().list()]})
+        who = self._who(request, "template-write")
+        if not request.is_json:
+            raise ConsoleError(415, "send the template as application/json")
+        created = self._catalog().create(who, _body(request))
+        return _json(created.model_dump(mode="json"), status=201)
+
+    def _api_template(self, request: Request, name: str, language: str) -> Response:
+        who = self._who(request, "template-write")
+        if request.method == "DELETE":
+            self._catalog().delete(who, name, language)
+            return _json({"ok": True, "deleted": f"{name}.{language}"})
+        if not request.is_json:
+            raise ConsoleError(415, "send the template as application/json")
+        updated = self._catalog().update(who, name, language, _body(request))
+        return _json(updated.model_dump(mode="json"))
+
+    def _api_feedback_export(self, request: Request) -> Response:
+        who = self._who(request, "feedback-export")
+        text, skipped = self.service.export_feedback(who)
+        return Response(
+            text,
+            content_type="application/x-ndjson; charset=utf-8",
+            # Verdicts on turns without customer text (an image alone) make no case.
+            headers={"X-Skipped": str(skipped)},
+        )
+
     # ----------------------------------------------------------------- pages
 
     def _queue_page(self, request: Request) -> Response:
@@ -252,10 +299,53 @@ class ConsoleWeb:
             who,
             status=extra.pop("status", 200),
             ticket=view,
+            turns=self.service.turns(ticket_id),
+            wa_templates=[t for t in self.templates.list() if t.status == "approved"]
+            if self.templates
+            else [],
             action_id=uuid.uuid4().hex,
             notice=request.args.get("ok"),
             **extra,
         )
+
+    def _templates_page(self, request: Request) -> Response:
+        if request.method == "GET":
+            who = self._who(request, "templates")
+            return self._page(
+                "templates.html",
+                who,
+                templates=self._catalog().list(),
+                notice=request.args.get("ok"),
+            )
+        who = self._who(request, "template-write")
+        body = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        catalog = self._catalog()
+        try:
+            # One form for both: an existing name and language is an update.
+            if catalog.templates.template(body.get("name", ""), body.get("language", "")):
+                catalog.update(who, body.get("name", ""), body.get("language", ""), body)
+            else:
+                catalog.create(who, body)
+        except ConsoleError as error:
+            return self._page(
+                "templates.html",
+                who,
+                status=error.status,
+                templates=catalog.list(),
+                error=error.message,
+                form=body,
+            )
+        return _redirect("/templates?ok=saved")
+
+    def _template_delete_form(self, request: Request, name: str, language: str) -> Response:
+        who = self._who(request, "template-write")
+        self._catalog().delete(who, name, language)
+        return _redirect("/templates?ok=deleted")
+
+    def _catalog(self) -> TemplateService:
+        if self.templates is None:
+            raise ConsoleError(404, "templates are not configured")
+        return self.templates
 
     def _action_form(self, request: Request, ticket_id: str, action: str) -> Response:
         who = self._who(request, action)

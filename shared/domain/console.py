@@ -48,6 +48,14 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "dashboard": frozenset({Role.ANALYST, Role.ADMIN}),
     # The audit trail names analysts and what they did: managers only.
     "audit": frozenset({Role.ADMIN}),
+    # WhatsApp templates: everyone reads them and sends approved ones; admins keep the list
+    # in step with what is registered at Meta.
+    "templates": frozenset({Role.ANALYST, Role.ADMIN}),
+    "template-write": frozenset({Role.ADMIN}),
+    "reply-template": frozenset({Role.ANALYST, Role.ADMIN}),
+    # Verdicts on AI answers; the export holds many customers' texts at once: admins only.
+    "feedback": frozenset({Role.ANALYST, Role.ADMIN}),
+    "feedback-export": frozenset({Role.ADMIN}),
     # Prompt versions: everyone drafts and tries them in the staging chat; what customers
     # get (publish, roll back) is the admins' call.
     "prompts": frozenset({Role.ANALYST, Role.ADMIN}),
