@@ -50,13 +50,23 @@ resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
 }
 
 # agent_turn calls the tools hub with identity tokens of its runtime account (audience: the
-# hub's URL); no other account may invoke the hub.
+# hub's URL); only it and the console (below) may invoke the hub.
 resource "google_cloud_run_v2_service_iam_member" "tools_hub_invoker" {
   project  = var.project_id
   location = var.region
   name     = google_cloudfunctions2_function.function["tools_hub"].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.function["agent_turn"].member
+}
+
+# The console's staging chat for prompts runs the agent graph against the same hub (its
+# sandbox refuses open_ticket before the call).
+resource "google_cloud_run_v2_service_iam_member" "tools_hub_invoker_console" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.function["tools_hub"].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.function["console"].member
 }
 
 # The console is private: only these members (IAP's service agent, analysts' groups) may

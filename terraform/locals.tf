@@ -143,7 +143,9 @@ locals {
     }
     # The analysts' console (HTTP). Private: only var.console_invokers may call it (iam.tf), and
     # it checks each request's Google ID token or IAP assertion against CONSOLE_AUDIENCE. It
-    # publishes analysts' replies to outbound and writes the knowledge base.
+    # publishes analysts' replies to outbound and writes the knowledge base. Its prompts'
+    # staging chat runs the agent graph, so it gets what agent_turn's graph needs: the
+    # scores, the reasoner (and Vertex AI with Gemini) and the tools hub (invoker in iam.tf).
     console = {
       entry_point = "console"
       description = "The analysts' console: queue, tickets, replies, knowledge base, dashboard."
@@ -155,12 +157,23 @@ locals {
         KB_BACKEND        = var.kb_backend
         EMBEDDING_BACKEND = var.embedding_backend
         VERTEX_LOCATION   = var.vertex_location
+        KB_MIN_SCORE      = tostring(var.kb_min_score)
+        KB_SURE_SCORE     = tostring(var.kb_sure_score)
+        TOOLS_HUB_URL     = "${local.tools_hub_url}/mcp"
+        LLM_BACKEND       = var.llm_backend
+        VERTEX_CHAT_MODEL = var.vertex_chat_model
+        # Comma-separated, as for agent_turn.
+        VERTEX_FALLBACK_MODELS = join(",", var.vertex_fallback_models)
       }
       # mongodb-uri only with kb_backend = "mongodb" (an answer taught to the knowledge base).
       secrets      = ["console-session-key", "log-pseudonym-key", "mongodb-uri"]
       publishes_to = ["outbound"]
-      # Vertex AI only when Vertex embeds the entries analysts add.
-      project_roles = var.embedding_backend == "vertex" ? ["roles/aiplatform.user"] : []
+      # Vertex AI only when Vertex embeds the entries analysts add or Gemini answers the
+      # staging chat.
+      project_roles = (
+        var.embedding_backend == "vertex" || var.llm_backend == "vertex"
+        ? ["roles/aiplatform.user"] : []
+      )
     }
     # The MCP hub of business tools (orders, invoices, stores, tickets). Private: only
     # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it.
