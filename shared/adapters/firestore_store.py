@@ -327,6 +327,7 @@ class FirestoreStore:
                     "latency_ms": turn.latency_ms,
                     # Top-level, so cost reports and dashboards can aggregate them.
                     "prompt_version": turn.prompt_version,
+                    "outcome": turn.outcome,
                     "input_tokens": turn.input_tokens,
                     "output_tokens": turn.output_tokens,
                     "cost_usd": turn.cost_usd,

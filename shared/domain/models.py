@@ -263,6 +263,8 @@ class Turn(_Record):
     model: str = ""
     latency_ms: float = 0.0
     prompt_version: str = ""
+    # answer, ask, partial, handoff, close or reply (BrainReply.outcome).
+    outcome: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
