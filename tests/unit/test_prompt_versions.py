@@ -128,3 +128,42 @@ def test_a_prompt_set_refuses_unknown_placeholders_and_empty_texts() -> None:
         PromptSet(**{**texts, "greeting": "   "})
     with pytest.raises(ValidationError):
         PromptSet(**{**texts, "bogus": "x"})
+
+
+class RecordingModel:
+    """A chat model's structured-output surface only: records the messages, routes to sac."""
+
+    def __init__(self) -> None:
+        self.systems: list[str] = []
+
+    def with_structured_output(self, schema: Any, **_: Any) -> RecordingModel:
+        self.schema = schema
+        return self
+
+    def invoke(self, messages: list[Any]) -> dict[str, Any]:
+        self.systems.append(str(messages[0].content))
+        return {"raw": None, "parsed": self.schema(route="sac"), "parsing_error": None}
+
+
+def test_the_llm_reasoner_asks_with_the_bound_prompt_set() -> None:
+    from shared.agents.assistants import PROFILES
+    from shared.agents.llm_reasoner import LlmReasoner
+    from shared.agents.reasoning import ResilientReasoner, bind_prompts
+
+    model = RecordingModel()
+    llm = LlmReasoner(
+        [("stub", model)],  # type: ignore[list-item]
+        retryable=(TimeoutError,),
+        usage=lambda raw: (0, 0),
+        price=lambda model, i, o: 0.0,
+    )
+    custom = _version(
+        5, system="Você é a Ana, de {display_name}.", route="ROTEIE ASSIM."
+    ).prompt_set()
+    bound = bind_prompts(ResilientReasoner(llm, llm), custom)
+    bound.route("oi", PROFILES["sac"], has_image=False)
+    llm.route("oi", PROFILES["sac"], has_image=False)
+    assert model.systems[0] == "Você é a Ana, de Atendimento ao Cliente.\n\nROTEIE ASSIM."
+    # Binding made a copy: the instance's own reasoner still asks with the built-in texts.
+    assert "ROTEIE ASSIM." not in model.systems[1]
+    assert model.systems[1].endswith(default_prompt_set("sac").route)
