@@ -79,7 +79,9 @@ def test_an_unknown_question_posts_one_card_to_the_analysts_space(
     summary = sections["Resumo"][0]["textParagraph"]["text"]
     assert handoff["summary"] and summary == html.escape(handoff["summary"], quote=False)
     (button,) = sections[None][0]["buttonList"]["buttons"]
-    assert button["onClick"]["openLink"]["url"] == f"http://127.0.0.1:8088/tickets/{ticket_id}"
+    # The link opens the stack's own console.
+    console = pipeline.stack.config.console_url
+    assert button["onClick"]["openLink"]["url"] == f"{console}/tickets/{ticket_id}"
     assert wa_id not in json.dumps(message)
     pipeline.quiet_after(3)
     assert len(_cards(pipeline, ticket_id)) == 1
