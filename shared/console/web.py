@@ -38,6 +38,13 @@ from shared.console.prompts import PromptsService
 from shared.console.service import ConsoleService
 from shared.console.wa_templates import TemplateService
 from shared.domain.console import ACTIONS, ConsoleError, Identity, allowed
+from shared.domain.dashboard import (
+    format_brl,
+    format_count,
+    format_hours,
+    format_number,
+    format_percent,
+)
 from shared.observability import pseudonym
 from shared.ports import Clock, DashboardSource
 
@@ -431,6 +438,12 @@ def _env() -> Environment:
         )
         env.filters["waiting"] = _waiting
         env.filters["when"] = lambda d: d.astimezone().strftime("%d/%m/%Y %H:%M") if d else ""
+        # The seed's number formats (R$ 5.027,16, 72.3%, 24.8 h), as `atende metrics` prints.
+        env.filters["brl"] = format_brl
+        env.filters["percent"] = format_percent
+        env.filters["hours"] = format_hours
+        env.filters["number"] = format_number
+        env.filters["count"] = format_count
         _jinja.append(env)
     return _jinja[0]
 

@@ -121,3 +121,6 @@ def test_an_analyst_answers_a_handoff_in_the_console_and_the_ai_learns_it(
     page.goto(f"{console}/dashboard?days=7")
     expect(page.locator("#fig-tickets")).to_be_visible()
     expect(page.locator("svg#chart")).to_be_visible()
+    # The billing figures in the seed's formats (no billing tickets in this run).
+    expect(page.locator("#fig-recovered")).to_have_text("R$ 0,00")
+    expect(page.locator("#fig-paid-conversion")).to_have_text("n/a")
