@@ -335,6 +335,7 @@ def console_web() -> ConsoleWeb:
         FirestoreFeedbackStore,
         FirestoreTemplateStore,
     )
+    from shared.adapters.graph_api import GraphApiMedia
     from shared.clock import SystemClock
     from shared.console.auth import Authenticator, CachedKeys, SessionCodec, TokenVerifier
     from shared.console.prompts import PromptsService
@@ -361,9 +362,16 @@ def console_web() -> ConsoleWeb:
         templates=FirestoreTemplateStore(_firestore()),
         feedback_store=FirestoreFeedbackStore(_firestore()),
     )
+    media = GraphApiMedia(
+        base_url=settings.whatsapp_api_base_url,
+        version=settings.whatsapp_api_version,
+        access_token=secrets().get("whatsapp-access-token"),
+        timeout_seconds=settings.whatsapp_timeout_seconds,
+    )
     return ConsoleWeb(
         service=service,
         auth=auth,
+        media=media,
         dashboards=dashboards_from(FirestoreDashboardSource(_firestore()), SystemClock()),
         secure_cookies=not local,
         templates=TemplateService(

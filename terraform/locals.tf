@@ -164,9 +164,13 @@ locals {
         VERTEX_CHAT_MODEL = var.vertex_chat_model
         # Comma-separated, as for agent_turn.
         VERTEX_FALLBACK_MODELS = join(",", var.vertex_fallback_models)
+        # The ticket page shows the customers' images through the WhatsApp media API.
+        WHATSAPP_API_BASE_URL = var.whatsapp_api_base_url
+        WHATSAPP_API_VERSION  = var.whatsapp_api_version
       }
-      # mongodb-uri only with kb_backend = "mongodb" (an answer taught to the knowledge base).
-      secrets      = ["console-session-key", "log-pseudonym-key", "mongodb-uri"]
+      # mongodb-uri only with kb_backend = "mongodb" (an answer taught to the knowledge base);
+      # whatsapp-access-token to fetch the customers' images for the ticket page.
+      secrets      = ["console-session-key", "log-pseudonym-key", "mongodb-uri", "whatsapp-access-token"]
       publishes_to = ["outbound"]
       # Vertex AI only when Vertex embeds the entries analysts add or Gemini answers the
       # staging chat.

@@ -33,6 +33,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
+from shared.adapters.graph_api import MediaDownloadError
+from shared.adapters.image_reader import MediaSource
 from shared.console.auth import SESSION_COOKIE, Authenticator
 from shared.console.prompts import PromptsService
 from shared.console.service import ConsoleService
@@ -63,6 +65,7 @@ _ROUTES = Map(
         Rule("/tickets/<ticket_id>", endpoint="ticket_page"),
         Rule("/tickets/<ticket_id>/<action>", endpoint="action_form", methods=["POST"]),
         Rule("/dashboard", endpoint="dashboard_page"),
+        Rule("/media/<media_id>", endpoint="media"),
         Rule("/api/me", endpoint="api_me"),
         Rule("/api/queue", endpoint="api_queue"),
         Rule("/api/tickets/<ticket_id>", endpoint="api_ticket"),
@@ -145,6 +148,8 @@ class ConsoleWeb:
     secure_cookies: bool = True
     templates: TemplateService | None = None
     prompts: PromptsService | None = None
+    # The customers' images, fetched from the WhatsApp media API for the ticket page.
+    media: MediaSource | None = None
 
     def handle(self, request: Request) -> Response:
         """One request in, one response out; every refusal is a 4xx with a message."""
@@ -225,6 +230,24 @@ class ConsoleWeb:
             category=request.args.get("category") or None,
         )
         return _json({"tickets": [i.model_dump(mode="json") for i in items]})
+
+    def _media(self, request: Request, media_id: str) -> Response:
+        """A customer's image, through the console (the media URL needs the access token)."""
+        self._who(request, "view")
+        if self.media is None:
+            raise ConsoleError(404, "images are not available in this console")
+        try:
+            info = self.media.info(media_id)
+            if not info.mime_type.startswith("image/"):
+                raise ConsoleError(404, "that media is not an image")
+            content = self.media.fetch(info)
+        except MediaDownloadError as error:
+            # The reason only: the cause may carry the media URL.
+            raise ConsoleError(502, f"could not fetch the image: {error.reason}") from error
+        response = Response(content, mimetype=info.mime_type)
+        # Private: a customer's photo must not sit in a shared cache.
+        response.headers["Cache-Control"] = "private, max-age=300"
+        return response
 
     def _api_ticket(self, request: Request, ticket_id: str) -> Response:
         self._who(request, "view")

@@ -1248,7 +1248,9 @@ class WhatsAppSimulator:
 
         data = _parse_json_object(request.body) if request.body.strip() else {}
         options: dict[str, Any] = {
-            key: str(data[key]) for key in ("order_number", "total", "date") if data.get(key)
+            key: str(data[key])
+            for key in ("order_number", "total", "date")
+            if data.get(key) is not None
         }
         try:
             rotate = float(data.get("rotate", 2.0))

@@ -124,3 +124,29 @@ def test_an_analyst_answers_a_handoff_in_the_console_and_the_ai_learns_it(
     # The billing figures in the seed's formats (no billing tickets in this run).
     expect(page.locator("#fig-recovered")).to_have_text("R$ 0,00")
     expect(page.locator("#fig-paid-conversion")).to_have_text("n/a")
+
+
+def test_a_photo_the_ai_could_not_use_shows_on_the_ticket_page(
+    page: Page, pipeline: Pipeline, wa_id: str
+) -> None:
+    # A receipt with no order number on it: the AI hands off, and the analyst sees the photo.
+    body = {"from": wa_id, "order_number": "", "name": "Cliente Navegador"}
+    assert pipeline.http.post(f"{pipeline.sim}/_sim/receipt", json=body).status_code == 200
+    wait_for(lambda: pipeline.conversation(wa_id).get("holder") == "human", what="the handoff")
+    ticket_id = pipeline.conversation(wa_id)["open_ticket_id"]
+    console = pipeline.stack.config.console_url
+
+    page.goto(f"{console}/login")
+    page.fill("#email", "analista@atende.local")
+    page.click("#login")
+    page.goto(f"{console}/tickets/{ticket_id}")
+    photo = page.locator("#conversation img.media")
+    expect(photo).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#conversation img.media');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    # Without a session the image is not served: the dev console sends the visitor to log in.
+    anonymous = pipeline.http.get(f"{console}{photo.get_attribute('src')}")
+    assert anonymous.status_code in (303, 401)
+    assert not anonymous.headers.get("content-type", "").startswith("image/")
