@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.adapters.firestore_store import run_transaction
 from shared.domain.console import AuditRecord, ChangeResult, ChatLine, TicketChange
 from shared.domain.models import Conversation
 
@@ -28,17 +28,7 @@ class FirestoreConsoleStore:
         self._db = client
 
     def _run(self, work: Callable[[Any], T], *, attempts: int = 5) -> T:
-        last: Exception | None = None
-        for _ in range(attempts):
-            try:
-                return firestore.transactional(work)(self._db.transaction())  # type: ignore[no-any-return]
-            except gexc.Aborted as error:
-                last = error
-            except ValueError as error:
-                if not isinstance(error.__cause__, gexc.Aborted):
-                    raise
-                last = error
-        raise RuntimeError("console transaction kept aborting") from last
+        return run_transaction(self._db, work, attempts=attempts)
 
     # ------------------------------------------------------------------ reads
 

@@ -26,7 +26,7 @@ from shared.domain.models import (
     Turn,
 )
 
-__all__ = ["FirestoreStore", "ticket_id_for"]
+__all__ = ["ContentionError", "FirestoreStore", "run_transaction", "ticket_id_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,26 @@ def ticket_id_for(first_message_id: str) -> str:
     return "T-" + hashlib.sha256(first_message_id.encode()).hexdigest()[:16]
 
 
+def run_transaction(db: firestore.Client, work: Callable[[Any], T], *, attempts: int = 5) -> T:
+    """Run `work` in a transaction, retrying contention that surfaces on reads too.
+
+    Raises ContentionError when every attempt aborted, so a push handler fails and Pub/Sub
+    delivers the message again.
+    """
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return firestore.transactional(work)(db.transaction())  # type: ignore[no-any-return]
+        except gexc.Aborted as error:
+            last = error
+        except ValueError as error:
+            # The client wraps exhausted commit retries in a ValueError.
+            if not isinstance(error.__cause__, gexc.Aborted):
+                raise
+            last = error
+    raise ContentionError("transaction kept aborting") from last
+
+
 class FirestoreStore:
     """All pipeline state in one Firestore database."""
 
@@ -53,18 +73,7 @@ class FirestoreStore:
 
     def _run(self, work: Callable[[Any], T], *, attempts: int = 5) -> T:
         """Run `work` in a transaction, retrying contention that surfaces on reads too."""
-        last: Exception | None = None
-        for _ in range(attempts):
-            try:
-                return firestore.transactional(work)(self._db.transaction())  # type: ignore[no-any-return]
-            except gexc.Aborted as error:
-                last = error
-            except ValueError as error:
-                # The client wraps exhausted commit retries in a ValueError.
-                if not isinstance(error.__cause__, gexc.Aborted):
-                    raise
-                last = error
-        raise ContentionError("transaction kept aborting") from last
+        return run_transaction(self._db, work, attempts=attempts)
 
     def _conversations(self) -> Any:
         return self._db.collection("conversations")
