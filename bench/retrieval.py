@@ -53,7 +53,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ from shared.adapters.local_embeddings import LocalEmbedder
 from shared.adapters.memory_kb import InMemoryKnowledgeBase
 from shared.domain.knowledge import KnowledgeEntry, read_entries
 from shared.domain.text_search import Bm25, reciprocal_rank_fusion
+from shared.localstack.stack import temporary_env
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -626,20 +627,6 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def write_firestore(
     client: Any, collection: str, entries: Sequence[KnowledgeEntry], table: TableEmbedder
 ) -> tuple[int, float]:
@@ -712,7 +699,7 @@ def speed(
         "\n  entries  variants  store                                     n   load s"
         "     p50 ms     p95 ms"
     )
-    with _environment({"FIRESTORE_EMULATOR_HOST": emulator.host, "GOOGLE_CLOUD_PROJECT": project}):
+    with temporary_env({"FIRESTORE_EMULATOR_HOST": emulator.host, "GOOGLE_CLOUD_PROJECT": project}):
         for size, corpus in corpora.items():
             client: Any = firestore.Client(project=f"{project}-{size}")
             n_search = search_queries or next(n for limit, n in SEARCH_QUERIES if size <= limit)

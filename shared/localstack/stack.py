@@ -25,7 +25,7 @@ from pathlib import Path
 
 from shared.topology import FUNCTIONS, PULL_SUBSCRIPTIONS, PUSH_SUBSCRIPTIONS, TOPICS
 
-__all__ = ["LocalStack", "StackConfig", "main"]
+__all__ = ["LocalStack", "StackConfig", "main", "temporary_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class LocalStack:
         from google.protobuf import duration_pb2
 
         cfg = self.config
-        with _env(cfg.emulator_env()):
+        with temporary_env(cfg.emulator_env()):
             publisher = pubsub_v1.PublisherClient()
             subscriber = pubsub_v1.SubscriberClient()
             for topic in TOPICS:
@@ -383,7 +383,7 @@ class LocalStack:
         """Import a JSONL/CSV file of entries into the knowledge base."""
         from shared.domain.knowledge import read_entries
 
-        with _env(self.config.emulator_env()):
+        with temporary_env(self.config.emulator_env()):
             from shared.bootstrap import knowledge_base
 
             count: int = knowledge_base().upsert(read_entries(path))
@@ -438,7 +438,8 @@ class LocalStack:
 
 
 @contextlib.contextmanager
-def _env(values: Mapping[str, str]) -> Iterator[None]:
+def temporary_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore them."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
