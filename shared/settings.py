@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     topic_outbound: str = "outbound"
     topic_handoffs: str = "handoffs"
     topic_dead_letter: str = "dead-letter"
+    topic_followup_ticks: str = "followup-ticks"
 
     # Meta sends up to 1,000 updates and 3 MB in one POST; the cap sits above that.
     webhook_max_body_bytes: int = 5 * 1024 * 1024
@@ -111,6 +112,32 @@ class Settings(BaseSettings):
     # Share of new traces kept; a delivery keeps the decision of the trace it continues.
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     trace_file: str = ""
+    # Follow-ups and billing (shared.domain.trail, shared.handlers.followups). The number
+    # the billing trail writes from; blank = the first number mapped to `cobranca`.
+    billing_phone_number_id: str = ""
+    # Offsets of each notice from the due date: 0d,2d,5d,10d (d, h, m or s).
+    followup_cadence: str = "0d,2d,5d,10d"
+    # Template per step; the last one serves every later step.
+    followup_templates: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["cobranca_aviso", "cobranca_lembrete"]
+    )
+    followup_template_language: str = "pt_BR"
+    followup_max_attempts: int = Field(default=6, ge=1)
+    # Quiet hours: messages go out only inside this window, on these days, in the debtor's
+    # zone (or this one), never on the region's public holidays nor on the extra dates.
+    followup_time_zone: str = "America/Sao_Paulo"
+    followup_send_window: str = "08:00-20:00"
+    followup_send_days: str = "mon-sat"
+    followup_holidays: str = "BR"
+    followup_extra_holidays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Most trails sent per tick; the rest are due still and go on the next tick.
+    followup_batch: int = Field(default=200, ge=1)
+    # A conversation the AI answered (IAR) with no reply for this long is finished (F).
+    idle_finish_hours: float = Field(default=24.0, gt=0)
+    # What the billing agent may agree to on its own.
+    instalments_max: int = Field(default=3, ge=1)
+    instalment_min_amount: float = Field(default=50.0, gt=0)
+    promise_max_days: int = Field(default=30, ge=1)
     handoff_message: str = (
         "Olá! Será necessária uma intervenção humana, pois a informação solicitada "
         "não está disponível na minha base de conhecimento."
@@ -121,7 +148,9 @@ class Settings(BaseSettings):
     def _blank_endpoint_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("vertex_fallback_models", mode="before")
+    @field_validator(
+        "vertex_fallback_models", "followup_templates", "followup_extra_holidays", mode="before"
+    )
     @classmethod
     def _parse_model_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -139,6 +168,16 @@ class Settings(BaseSettings):
     def vertex_project_id(self) -> str:
         """The project Vertex AI calls are made in."""
         return self.vertex_project or self.google_cloud_project
+
+    @property
+    def billing_number(self) -> str:
+        """The WhatsApp phone number id the billing trail writes from."""
+        if self.billing_phone_number_id:
+            return self.billing_phone_number_id
+        for number, assistant in self.assistants_by_phone_number_id.items():
+            if assistant == "cobranca":
+                return number
+        raise ValueError("set BILLING_PHONE_NUMBER_ID: no phone number is mapped to cobranca")
 
     def assistant_for(self, phone_number_id: str) -> str:
         """Which assistant answers a WhatsApp phone number id."""

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FUNCTIONS", "PULL_SUBSCRIPTIONS", "PUSH_SUBSCRIPTIONS", "TOPICS", "PushSubscription"]
+__all__ = [
+    "FUNCTIONS",
+    "PULL_SUBSCRIPTIONS",
+    "PUSH_SUBSCRIPTIONS",
+    "TICK_PAYLOAD",
+    "TOPICS",
+    "PushSubscription",
+]
 
-TOPICS = ("inbound", "agent-turns", "outbound", "handoffs", "dead-letter")
+TOPICS = ("inbound", "agent-turns", "outbound", "handoffs", "followup-ticks", "dead-letter")
+
+# What Cloud Scheduler publishes on topic followup-ticks (terraform: the job's pubsub_target
+# data); the local stack publishes the very same bytes on its own, faster, schedule.
+TICK_PAYLOAD = b'{"job":"followups","source":"cloud-scheduler"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,14 @@ PUSH_SUBSCRIPTIONS = (
     PushSubscription("outbound-outbound", "outbound", "outbound"),
     # Cards carry no ordering key: each ticket's card stands alone.
     PushSubscription("handoffs-handoff-notifier", "handoffs", "handoff_notifier", ordered=False),
+    # Ticks carry no ordering key; a tick's work can take minutes (a batch of trails).
+    PushSubscription(
+        "followup-ticks-followups",
+        "followup-ticks",
+        "followups",
+        ordered=False,
+        ack_deadline_seconds=600,
+    ),
     # The recorder of dead letters has no dead letter of its own: its failures retry.
     PushSubscription(
         "dead-letter-recorder", "dead-letter", "dead_letter", ordered=False, dead_letter=False
@@ -43,4 +62,12 @@ PUSH_SUBSCRIPTIONS = (
 PULL_SUBSCRIPTIONS = {"handoffs-console": "handoffs", "dead-letter-inspect": "dead-letter"}
 
 # function directory -> entry point (the same name).
-FUNCTIONS = ("webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier")
+FUNCTIONS = (
+    "webhook",
+    "intake",
+    "agent_turn",
+    "outbound",
+    "dead_letter",
+    "handoff_notifier",
+    "followups",
+)

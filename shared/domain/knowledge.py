@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ImportReport", "KnowledgeEntry", "read_entries", "read_file"]
+__all__ = ["ImportReport", "KnowledgeEntry", "file_rows", "read_entries", "read_file"]
 
 
 class KnowledgeEntry(BaseModel):
@@ -96,7 +96,7 @@ def read_file(path: Path, *, default_namespace: str = "sac") -> ImportReport:
     """Every valid entry of a `.jsonl` or `.csv` file, and each bad line with its reason."""
     report = ImportReport()
     seen: dict[str, int] = {}
-    for line, row in _rows(path):
+    for line, row in file_rows(path):
         if isinstance(row, str):
             report.skipped.append((line, row))
             continue
@@ -119,7 +119,7 @@ def read_file(path: Path, *, default_namespace: str = "sac") -> ImportReport:
     return report
 
 
-def _rows(path: Path) -> Iterator[tuple[int, object]]:
+def file_rows(path: Path) -> Iterator[tuple[int, object]]:
     """(line number, parsed row) pairs; a row that cannot be parsed comes as its error text."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.billing import DebtorAction
+
 __all__ = [
     "AgentTurnRequest",
     "BrainReply",
@@ -211,6 +213,9 @@ class BrainReply(_Record):
     # Every source retrieved, and those the reply was drawn from.
     sources: list[str] = Field(default_factory=list)
     answered_from: list[str] = Field(default_factory=list)
+    # What the debtor agreed to or asked for (billing): applied to their trail once the
+    # turn's replies are on their way (AgentTurnService).
+    actions: list[DebtorAction] = Field(default_factory=list)
 
     @property
     def input_tokens(self) -> int:
@@ -270,6 +275,7 @@ class Turn(_Record):
     cost_usd: float = 0.0
     llm_calls: int = 0
     tools: list[str] = Field(default_factory=list)
+    actions: list[DebtorAction] = Field(default_factory=list)
 
 
 class AgentTurnRequest(_Record):
