@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | 
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install tools browser demo up down test test-fast lint eval bench lock bundles clean
+.PHONY: install tools browser demo demo-billing up down test test-fast lint eval bench lock bundles clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -45,6 +45,9 @@ demo: install            ## the whole local stack in the foreground; Ctrl-C stop
 
 up: install              ## the same stack in the background, returns once healthy
 	$(PY) -m shared.localstack.stack up
+
+demo-billing: install    ## against a running stack (`make demo` in another terminal, or `make up`): a billing trail end to end
+	$(VENV)/bin/atende demo billing
 
 down:                    ## stop what `make up` started
 	$(PY) -m shared.localstack.stack down

@@ -18,21 +18,37 @@ if TYPE_CHECKING:
     from shared.agents.brain import GraphBrain
     from shared.console.web import ConsoleWeb
     from shared.handlers.agent_turn import AgentTurnService
+    from shared.handlers.billing_api import BillingApi
     from shared.handlers.dead_letter import DeadLetterService
+    from shared.handlers.followups import FollowUpService
     from shared.handlers.handoff_notifier import HandoffNotifierService
     from shared.handlers.intake import IntakeService
     from shared.handlers.outbound import OutboundService
     from shared.handlers.webhook import WebhookConfig
-    from shared.ports import AgentBrain, Embedder, KnowledgeStore, Publisher, SecretSource
+    from shared.ports import (
+        AgentBrain,
+        BusinessData,
+        DebtStore,
+        Embedder,
+        KnowledgeStore,
+        Publisher,
+        SecretSource,
+        TemplateStore,
+    )
 
 __all__ = [
     "agent_turn_service",
+    "billing_api_service",
+    "business_data",
     "console_web",
     "dead_letter_service",
+    "debt_store",
+    "followup_service",
     "handoff_notifier_service",
     "intake_service",
     "outbound_service",
     "publisher",
+    "template_store",
     "webhook_runtime",
 ]
 
@@ -269,13 +285,20 @@ def staging_brain(prompts: Any) -> GraphBrain:
 @_once
 def agent_turn_service() -> AgentTurnService:
     """The agent turn wired to Firestore, Pub/Sub and the agent graph."""
+    from shared.billing_policy import trail_policy
     from shared.clock import SystemClock
     from shared.handlers.agent_turn import AgentTurnService
 
     secrets()
     settings: Settings = get_settings()
     return AgentTurnService(
-        store=store(), publisher=publisher(), brain=brain(), clock=SystemClock(), settings=settings
+        store=store(),
+        publisher=publisher(),
+        brain=brain(),
+        clock=SystemClock(),
+        settings=settings,
+        debts=debt_store(),
+        trail=trail_policy(settings),
     )
 
 
@@ -384,3 +407,67 @@ def console_web() -> ConsoleWeb:
             brain_for=staging_brain,
         ),
     )
+
+
+@_once
+def followup_service() -> FollowUpService:
+    """The follow-up tick wired to Firestore, Pub/Sub, the templates and the knowledge base."""
+    from shared.adapters.firestore_debts import FirestoreDebts, FirestoreMaintenance
+    from shared.adapters.firestore_templates_feedback import FirestoreTemplateStore
+    from shared.billing_policy import trail_policy
+    from shared.clock import SystemClock
+    from shared.handlers.followups import FollowUpService
+
+    secrets()
+    settings = get_settings()
+    return FollowUpService(
+        debts=FirestoreDebts(_firestore()),
+        maintenance=FirestoreMaintenance(_firestore()),
+        publisher=publisher(),
+        templates=FirestoreTemplateStore(_firestore()),
+        clock=SystemClock(),
+        settings=settings,
+        policy=trail_policy(settings),
+        knowledge=knowledge_base,
+    )
+
+
+@_once
+def billing_api_service() -> BillingApi:
+    """The billing system's API on the debts store."""
+    from shared.adapters.firestore_debts import FirestoreDebts
+    from shared.billing_policy import trail_policy
+    from shared.clock import SystemClock
+    from shared.handlers.billing_api import BillingApi
+
+    secrets()
+    return BillingApi(
+        debts=FirestoreDebts(_firestore()),
+        clock=SystemClock(),
+        policy=trail_policy(get_settings()),
+    )
+
+
+def debt_store() -> DebtStore:
+    """The Firestore-backed debts store (the CLI, the agent turn, the tools hub)."""
+    from shared.adapters.firestore_debts import FirestoreDebts
+
+    return FirestoreDebts(_firestore())
+
+
+def business_data() -> BusinessData:
+    """The tools hub's records: the ERP's (a JSON file here) plus the imported debts."""
+    from shared.adapters.business_debts import WithImportedDebts
+    from shared.adapters.business_json import JsonBusinessData
+    from shared.clock import SystemClock
+
+    return WithImportedDebts(
+        JsonBusinessData.from_settings(get_settings()), debt_store(), SystemClock()
+    )
+
+
+def template_store() -> TemplateStore:
+    """The registered WhatsApp templates (Firestore)."""
+    from shared.adapters.firestore_templates_feedback import FirestoreTemplateStore
+
+    return FirestoreTemplateStore(_firestore())

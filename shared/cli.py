@@ -121,6 +121,103 @@ def kb_maintain(action: str, namespace: str | None) -> int:
     return 0
 
 
+def debts_import(path: Path) -> int:
+    """Import a CSV/JSONL file of debts; nothing is written if any line is bad."""
+    from datetime import UTC, datetime
+
+    from shared.billing_policy import trail_policy
+    from shared.bootstrap import debt_store
+    from shared.domain.billing import read_debts
+    from shared.settings import get_settings
+
+    read = read_debts(path)
+    for line, reason in read.problems:
+        print(f"{path}:{line}: {reason}", file=sys.stderr)
+    if read.problems:
+        print(f"nothing imported: {len(read.problems)} bad line(s)", file=sys.stderr)
+        return 2
+    counts = debt_store().import_debts(
+        read.debts, now=datetime.now(tz=UTC), policy=trail_policy(get_settings())
+    )
+    print(
+        f"{len(read.debts)} debt(s) in {path}: {counts.created} new, "
+        f"{counts.updated} changed, {counts.unchanged} unchanged"
+    )
+    return 0
+
+
+def debts_show(invoice_id: str) -> int:
+    """Print a debt and where its trail is, as JSON."""
+    from shared.bootstrap import debt_store
+
+    record = debt_store().debt(invoice_id)
+    if record is None:
+        print(f"atende debts: no debt with invoice_id {invoice_id}", file=sys.stderr)
+        return 1
+    print(record.model_dump_json(indent=2))
+    return 0
+
+
+def debts_pay(invoice_id: str, amount: str | None, cancel: bool) -> int:
+    """Record a payment (or a cancellation) as the billing system's event would."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from shared.bootstrap import debt_store
+    from shared.domain.billing import PaymentEvent, validation_problems
+
+    try:
+        event = PaymentEvent(
+            invoice_id=invoice_id,
+            status="cancelled" if cancel else "paid",
+            amount_paid=amount,  # type: ignore[arg-type]
+        )
+    except ValidationError as error:
+        print(f"atende debts: {validation_problems(error)}", file=sys.stderr)
+        return 2
+    outcome = debt_store().record_payment(event, now=datetime.now(tz=UTC))
+    if outcome == "unknown":
+        print(f"atende debts: no debt with invoice_id {invoice_id}", file=sys.stderr)
+        return 1
+    print(f"{invoice_id}: {event.status} ({outcome})")
+    return 0
+
+
+def followups_tick() -> int:
+    """Publish one follow-up tick now, the payload Cloud Scheduler sends."""
+    from shared.localstack.ticker import publish_tick
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    print(publish_tick(settings.google_cloud_project, settings.topic_followup_ticks))
+    return 0
+
+
+def templates_import(path: Path) -> int:
+    """Register WhatsApp templates (one JSON object a line) as Meta approved them."""
+    from pydantic import ValidationError
+
+    from shared.bootstrap import template_store
+    from shared.domain.billing import validation_problems
+    from shared.domain.whatsapp_templates import WhatsAppTemplate
+
+    templates: list[WhatsAppTemplate] = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            templates.append(WhatsAppTemplate.model_validate_json(text))
+        except ValidationError as error:
+            print(f"{path}:{line}: {validation_problems(error)}", file=sys.stderr)
+            return 2
+    store = template_store()
+    for template in templates:
+        store.save_template(template, create=False)
+    print(f"registered {len(templates)} template(s) from {path}")
+    return 0
+
+
 def metrics(
     assistant: str | None,
     days: int | None,
@@ -255,6 +352,22 @@ def _render_chart(dashboards: Dashboards) -> list[str]:
     return lines
 
 
+def _billing_commands(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "followups":
+            return followups_tick()
+        if args.command == "templates":
+            return templates_import(args.file)
+        if args.debts == "import":
+            return debts_import(args.file)
+        if args.debts == "show":
+            return debts_show(args.invoice)
+        return debts_pay(args.invoice, args.amount, args.cancel)
+    except (OSError, ValueError) as error:
+        print(f"atende {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -287,14 +400,50 @@ def main(argv: list[str] | None = None) -> int:
     figures.add_argument("--from", dest="start", type=_day, help="first day, YYYY-MM-DD")
     figures.add_argument("--to", dest="end", type=_day, help="last day, YYYY-MM-DD")
     figures.add_argument("--json", action="store_true", help="print the figures as JSON")
+    debts = commands.add_parser("debts", help="debts and their reminder trails")
+    debt_commands = debts.add_subparsers(dest="debts", required=True)
+    debt_commands.add_parser("import", help="import a CSV or JSONL file of debts").add_argument(
+        "file", type=Path
+    )
+    debt_commands.add_parser("show", help="a debt and its trail, as JSON").add_argument("invoice")
+    pay = debt_commands.add_parser("pay", help="record a payment (the billing system's event)")
+    pay.add_argument("invoice")
+    pay.add_argument("--amount", help="what was paid (default: the debt's amount)")
+    pay.add_argument("--cancel", action="store_true", help="the debt was cancelled, not paid")
+    followups = commands.add_parser("followups", help="the scheduled follow-ups")
+    followups.add_subparsers(dest="followups", required=True).add_parser(
+        "tick", help="publish one tick now (what Cloud Scheduler does every few minutes)"
+    )
+    templates = commands.add_parser("templates", help="WhatsApp message templates")
+    templates.add_subparsers(dest="templates", required=True).add_parser(
+        "import", help="register templates from a JSONL file"
+    ).add_argument("file", type=Path)
+    demo = commands.add_parser("demo", help="scripted demos against the running local stack")
+    demo_billing = demo.add_subparsers(dest="demo", required=True).add_parser(
+        "billing", help="import debts, watch a trail, reply, pay, opt out, print the figures"
+    )
+    demo_billing.add_argument("--file", type=Path, default=Path("samples/debts.csv"))
+    demo_billing.add_argument(
+        "--sim", default=os.environ.get("ATENDE_SIM_URL", "http://127.0.0.1:8081")
+    )
+    demo_billing.add_argument(
+        "--api", default=os.environ.get("ATENDE_BILLING_API_URL", "http://127.0.0.1:8091")
+    )
     args = parser.parse_args(argv)
     if args.command == "chat":
         return chat(args.sim.rstrip("/"), args.wa_id, args.name, args.wait)
     if os.environ.get("ATENDE_ENV", "local") == "local":
-        # The local stack's Firestore emulator, unless told otherwise.
+        # The local stack's emulators, unless told otherwise.
         os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8682")
+        os.environ.setdefault("PUBSUB_EMULATOR_HOST", "127.0.0.1:8681")
     if args.command == "metrics":
         return metrics(args.assistant, args.days, args.start, args.end, args.json)
+    if args.command == "demo":
+        from shared.demo_billing import run_billing_demo
+
+        return run_billing_demo(args.file, sim_url=args.sim.rstrip("/"), api_url=args.api)
+    if args.command in ("debts", "followups", "templates"):
+        return _billing_commands(args)
     try:
         if args.kb == "import":
             return kb_import(args.file)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.billing import Debt, DebtorAction, DebtRecord, ImportCounts, PaymentEvent
 from shared.domain.business import Invoice, Order, ServiceRequest, Store
 from shared.domain.console import AuditRecord, ChangeResult, ChatLine, TicketChange
 from shared.domain.dashboard import SummedField, TicketFilter
@@ -28,6 +29,7 @@ from shared.domain.models import (
     Turn,
 )
 from shared.domain.prompts import PromptVersion
+from shared.domain.trail import TrailDecision, TrailPolicy, TrailSnapshot
 from shared.domain.whatsapp_templates import WhatsAppTemplate
 
 __all__ = [
@@ -39,12 +41,14 @@ __all__ = [
     "ConsoleStore",
     "ConversationStore",
     "DashboardSource",
+    "DebtStore",
     "Embedder",
     "FeedbackStore",
     "HandoffNotifications",
     "ImageReader",
     "KnowledgeBase",
     "KnowledgeStore",
+    "MaintenanceStore",
     "PromptStore",
     "Publisher",
     "SecretSource",
@@ -350,3 +354,63 @@ class PromptStore(Protocol):
     def rollback(
         self, assistant: str, number: int, *, author: str, now: datetime
     ) -> PromptVersion: ...
+
+
+class DebtStore(Protocol):
+    """Debts and their reminder trails (collection `debts`; shared.adapters.firestore_debts).
+
+    Every write is keyed by invoice id and made in a transaction, so that imports, payment
+    events and overlapping ticks may repeat and race without sending or counting twice.
+    """
+
+    # New debts start their trail (first notice at policy.first_due); an unchanged debt is
+    # left alone; a changed one keeps its trail where it is.
+    def import_debts(
+        self, debts: Sequence[Debt], *, now: datetime, policy: TrailPolicy
+    ) -> ImportCounts: ...
+
+    def debt(self, invoice_id: str) -> DebtRecord | None: ...
+
+    # Every debt of this phone (E.164 digits), newest due date first.
+    def debts_of(self, phone: str) -> list[DebtRecord]: ...
+
+    # Invoice ids of active trails due at `now`, the most overdue first.
+    def due_trails(self, now: datetime, *, limit: int) -> list[str]: ...
+
+    # Reads the trail, its conversation, ticket and debtor in one transaction, asks `decide`,
+    # and writes what it decided: a notice sent (queued in the debt's outbox, the ticket
+    # opened or updated), a wait, or a stop.
+    def advance_trail(
+        self,
+        invoice_id: str,
+        *,
+        now: datetime,
+        phone_number_id: str,
+        assistant: str,
+        decide: Callable[[TrailSnapshot], TrailDecision],
+    ) -> TrailDecision: ...
+
+    # Notices queued by advance_trail but not yet confirmed on topic outbound.
+    def unpublished_notices(self, *, limit: int) -> list[tuple[str, OutboundMessage]]: ...
+
+    def mark_notice_published(self, invoice_id: str, idempotency_key: str) -> None: ...
+
+    # "recorded", "already" (the same event came before) or "unknown" (no such invoice).
+    def record_payment(self, event: PaymentEvent, *, now: datetime) -> str: ...
+
+    # What the debtor agreed to in a conversation; returns the debts it changed.
+    def apply_action(
+        self, phone: str, action: DebtorAction, *, now: datetime, policy: TrailPolicy
+    ) -> int: ...
+
+
+class MaintenanceStore(Protocol):
+    """Housekeeping the follow-up tick does on conversations (shared.adapters.firestore_debts)."""
+
+    # Tickets the AI answered (IAR) untouched since `cutoff`, finished (F); none with a live
+    # trail. Returns how many.
+    def finish_idle_tickets(self, *, cutoff: datetime, now: datetime, limit: int) -> int: ...
+
+    # Deletes leases that expired before `now`; returns how many, and the conversations among
+    # them that still have messages waiting for an answer (a turn died holding them).
+    def free_stale_leases(self, *, now: datetime, limit: int) -> tuple[int, list[str]]: ...

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # Follow-ups and billing (shared.domain.trail, shared.handlers.followups). The number
     # the billing trail writes from; blank = the first number mapped to `cobranca`.
     billing_phone_number_id: str = ""
+    # The assistant that answers the debtors' replies (their conversations are opened as its).
+    billing_assistant: str = "cobranca"
     # Offsets of each notice from the due date: 0d,2d,5d,10d (d, h, m or s).
     followup_cadence: str = "0d,2d,5d,10d"
     # Template per step; the last one serves every later step.
@@ -175,9 +177,11 @@ class Settings(BaseSettings):
         if self.billing_phone_number_id:
             return self.billing_phone_number_id
         for number, assistant in self.assistants_by_phone_number_id.items():
-            if assistant == "cobranca":
+            if assistant == self.billing_assistant:
                 return number
-        raise ValueError("set BILLING_PHONE_NUMBER_ID: no phone number is mapped to cobranca")
+        raise ValueError(
+            f"set BILLING_PHONE_NUMBER_ID: no phone number is mapped to {self.billing_assistant}"
+        )
 
     def assistant_for(self, phone_number_id: str) -> str:
         """Which assistant answers a WhatsApp phone number id."""

@@ -14,18 +14,14 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.adapters.business_json import JsonBusinessData
-from shared.bootstrap import secrets
-from shared.settings import get_settings
+from shared.bootstrap import business_data, secrets
 from shared.tools_hub.server import ForwardTo, LifespanOnFirstRequest, create_app
 
 # Logging and the pseudonym key first: the hub logs pseudonyms of customers' numbers.
 secrets()
 # Read while the instance starts: a broken data file fails the start, not a customer's turn.
 # Any host but 127.0.0.1: Cloud Run's IAM, not a Host-header check, guards this endpoint.
-_HUB = LifespanOnFirstRequest(
-    create_app(JsonBusinessData.from_settings(get_settings()), host="0.0.0.0")
-)
+_HUB = LifespanOnFirstRequest(create_app(business_data(), host="0.0.0.0"))
 
 
 @functions_framework.aio.http

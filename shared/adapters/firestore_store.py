@@ -117,14 +117,14 @@ class FirestoreStore:
                 # Our own clock, not WhatsApp's (whole seconds): the quiet period counts from it.
                 conv_update["last_inbound_at"] = firestore.SERVER_TIMESTAMP
                 if status in _OPEN or status in _WITH_HUMAN:
+                    # The billing dashboard's response rate counts tickets the customer
+                    # answered (a trail's ticket is opened by the business, not by them).
+                    ticket_update: dict[str, Any] = {"customer_replied": True}
                     if status == TicketStatus.AI_REPLIED and pending:
-                        txn.update(
-                            self._tickets().document(ticket_id),
-                            {
-                                "status": TicketStatus.AWAITING_AI.value,
-                                "updated_at": firestore.SERVER_TIMESTAMP,
-                            },
-                        )
+                        ticket_update["status"] = TicketStatus.AWAITING_AI.value
+                        ticket_update["updated_at"] = firestore.SERVER_TIMESTAMP
+                    if not ticket_data.get("customer_replied") or "status" in ticket_update:
+                        txn.update(self._tickets().document(ticket_id), ticket_update)
                 else:
                     ticket_id = ticket_id_for(message.message_id)
                     txn.set(
@@ -502,6 +502,7 @@ def _new_ticket_doc(message: InboundMessage, assistant: str, holder: str) -> dic
         "updated_at": firestore.SERVER_TIMESTAMP,
         "ai_messages": 0,
         "first_message_id": message.message_id,
+        "customer_replied": True,
     }
 
 

@@ -30,7 +30,9 @@ from shared.domain.knowledge import file_rows
 __all__ = [
     "Debt",
     "DebtImport",
+    "DebtRecord",
     "DebtorAction",
+    "ImportCounts",
     "InstalmentPolicy",
     "PaymentEvent",
     "TrailStatus",
@@ -273,3 +275,31 @@ def read_debts(path: Path) -> DebtImport:
         seen[debt.invoice_id] = line
         result.debts.append(debt)
     return result
+
+
+class DebtRecord(BaseModel):
+    """A debt as stored, with where its trail is (what `atende debts show` and the API print)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    debt: Debt
+    trail_status: TrailStatus
+    next_step: int = 0
+    next_due_at: datetime | None = None
+    attempts: int = 0
+    promised_for: date | None = None
+    instalments: int | None = None
+    ticket_id: str | None = None
+    stopped_reason: str = ""
+    amount_paid: Decimal | None = None
+    paid_at: datetime | None = None
+    imported_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    """What an import of debts did; an unchanged debt is not written again."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0

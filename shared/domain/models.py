@@ -28,6 +28,7 @@ __all__ = [
     "TicketStatus",
     "Turn",
     "conversation_id_for",
+    "wa_id_of",
 ]
 
 
@@ -51,6 +52,11 @@ class Holder(StrEnum):
 def conversation_id_for(phone_number_id: str, wa_id: str) -> str:
     """One conversation per business number and customer."""
     return f"{phone_number_id}:{wa_id}"
+
+
+def wa_id_of(conversation_id: str) -> str:
+    """The customer's number in a conversation id (conversation_id_for's second part)."""
+    return conversation_id.partition(":")[2]
 
 
 class _Record(BaseModel):

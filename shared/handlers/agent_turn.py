@@ -19,12 +19,14 @@ from shared.domain.models import (
     OutboundMessage,
     TicketStatus,
     Turn,
+    wa_id_of,
 )
 from shared.observability import pseudonym
 from shared.tracing import annotate, span
 
 if TYPE_CHECKING:
-    from shared.ports import AgentBrain, Clock, ConversationStore, Publisher
+    from shared.domain.trail import TrailPolicy
+    from shared.ports import AgentBrain, Clock, ConversationStore, DebtStore, Publisher
     from shared.settings import Settings
 
 __all__ = ["AgentTurnService", "turn_id_for"]
@@ -47,6 +49,10 @@ class AgentTurnService:
     brain: AgentBrain
     clock: Clock
     settings: Settings
+    # Where what a debtor agreed to (opt-out, promise, instalments) is applied; None when the
+    # deployment has no billing.
+    debts: DebtStore | None = None
+    trail: TrailPolicy | None = None
 
     def handle(self, request: AgentTurnRequest) -> str:
         """Answer what is pending in the conversation, unless another turn is already on it."""
@@ -177,6 +183,7 @@ class AgentTurnService:
             cost_usd=reply.cost_usd,
             llm_calls=len(reply.llm_calls),
             tools=reply.tools,
+            actions=reply.actions,
         )
         if not self.store.claim_turn(turn, now=self.clock.now()):
             logger.warning("turn %s lost its messages to another turn", turn_id)
@@ -205,6 +212,7 @@ class AgentTurnService:
                     "cost_usd": turn.cost_usd,
                     "latency_ms": round(turn.latency_ms, 1),
                     "tools": turn.tools,
+                    "actions": [a.kind for a in turn.actions],
                 }
             },
         )
@@ -244,4 +252,33 @@ class AgentTurnService:
                 turn.handoff.model_dump_json().encode(),
                 attributes={"ticket_id": turn.handoff.ticket_id},
             )
+        self._apply_actions(turn)
         self.store.mark_turn_published(turn)
+
+    def _apply_actions(self, turn: Turn) -> None:
+        """The debtor's opt-out, promise or plan reaches their trails before the turn is done.
+
+        Here, with the publishes, so that a turn recovered unpublished applies them too; each
+        action sets values rather than adding, so applying one twice changes nothing.
+        """
+        if not turn.actions:
+            return
+        if self.debts is None or self.trail is None:
+            logger.error(
+                "turn %s carries %s but this deployment has no debts store",
+                turn.turn_id,
+                [a.kind for a in turn.actions],
+            )
+            return
+        phone = wa_id_of(turn.conversation_id)
+        for action in turn.actions:
+            changed = self.debts.apply_action(
+                phone, action, now=self.clock.now(), policy=self.trail
+            )
+            logger.info(
+                "turn %s applied %s to %d trail(s) of %s",
+                turn.turn_id,
+                action.kind,
+                changed,
+                pseudonym(phone),
+            )

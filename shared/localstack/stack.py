@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_KB = ROOT / "samples" / "kb.jsonl"
 SAMPLE_BUSINESS_DATA = ROOT / "samples" / "business.json"
+SAMPLE_TEMPLATES = ROOT / "samples" / "whatsapp_templates.jsonl"
+# The simulator's second business number: the billing trail writes from it.
+DEMO_BILLING_NUMBER = "100000000000002"
 DEMO_CONSOLE_USERS = {"analista@atende.local": "analyst", "admin@atende.local": "admin"}
 _DEFAULT_FUNCTION_PORTS = {
     "intake": 8082,
@@ -40,6 +43,7 @@ _DEFAULT_FUNCTION_PORTS = {
     "dead_letter": 8085,
     # 8086 is the Vertex AI stand-in's default, 8087 the tools hub, 8088 the console.
     "handoff_notifier": 8089,
+    "followups": 8090,
 }
 
 
@@ -58,6 +62,7 @@ class StackConfig:
     sim_port: int = 8081
     tools_hub_port: int = 8087
     console_port: int = 8088
+    billing_api_port: int = 8091
     function_ports: dict[str, int] = field(default_factory=lambda: dict(_DEFAULT_FUNCTION_PORTS))
     pubsub_port: int = 8681
     firestore_port: int = 8682
@@ -69,6 +74,10 @@ class StackConfig:
     max_backoff_seconds: int = 10
     max_delivery_attempts: int = 5
     sample_kb: str | None = str(SAMPLE_KB)
+    # Cloud Scheduler ticks every few minutes; locally the ticker does it this often (0: off),
+    # and the trail's D+0, D+2, D+5, D+10 become seconds apart so a demo shows a whole trail.
+    tick_seconds: float = 5.0
+    followup_cadence: str = "0s,30s,60s,90s"
     state_dir: str = str(ROOT / ".local")
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +89,9 @@ class StackConfig:
         config.sim_port = int(env.get("ATENDE_SIM_PORT", config.sim_port))
         config.tools_hub_port = int(env.get("ATENDE_TOOLS_HUB_PORT", config.tools_hub_port))
         config.console_port = int(env.get("ATENDE_CONSOLE_PORT", config.console_port))
+        config.billing_api_port = int(env.get("ATENDE_BILLING_API_PORT", config.billing_api_port))
+        config.tick_seconds = float(env.get("ATENDE_TICK_SECONDS", config.tick_seconds))
+        config.followup_cadence = env.get("FOLLOWUP_CADENCE", config.followup_cadence)
         config.pubsub_port = int(env.get("ATENDE_PUBSUB_PORT", config.pubsub_port))
         config.firestore_port = int(env.get("ATENDE_FIRESTORE_PORT", config.firestore_port))
         for name in config.function_ports:
@@ -102,6 +114,7 @@ class StackConfig:
             sim_port=free_port(),
             tools_hub_port=free_port(),
             console_port=free_port(),
+            billing_api_port=free_port(),
             function_ports={name: free_port() for name in _DEFAULT_FUNCTION_PORTS},
             pubsub_port=free_port(),
             firestore_port=free_port(),
@@ -135,6 +148,11 @@ class StackConfig:
         return f"http://127.0.0.1:{self.tools_hub_port}/mcp"
 
     @property
+    def billing_api_url(self) -> str:
+        """The billing system's API (debts and payment events)."""
+        return f"http://127.0.0.1:{self.billing_api_port}"
+
+    @property
     def console_url(self) -> str:
         """The analysts' console (dev login)."""
         return f"http://127.0.0.1:{self.console_port}"
@@ -165,6 +183,14 @@ class StackConfig:
             # Cards link to the local console, whose dev login knows these two people.
             "CONSOLE_BASE_URL": self.console_url,
             "CONSOLE_USERS": json.dumps(DEMO_CONSOLE_USERS),
+            # The billing trail: its own number, a fast cadence, and no quiet hours, so that a
+            # demo at any hour shows it (production: 08:00-20:00, Monday to Saturday, no
+            # public holidays).
+            "BILLING_PHONE_NUMBER_ID": DEMO_BILLING_NUMBER,
+            "FOLLOWUP_CADENCE": self.followup_cadence,
+            "FOLLOWUP_SEND_WINDOW": "00:00-24:00",
+            "FOLLOWUP_SEND_DAYS": "mon-sun",
+            "FOLLOWUP_HOLIDAYS": "",
             "PYTHONUNBUFFERED": "1",
             # Every function appends its spans here (the end-to-end tests read them).
             "TRACE_EXPORTER": "jsonl",
@@ -278,6 +304,21 @@ class LocalStack:
             ],
             env=cfg.function_env(),
         )
+        self._spawn(
+            "billing-api",
+            [
+                framework,
+                "--target",
+                "billing_api",
+                "--source",
+                str(ROOT / "functions" / "billing_api" / "main.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(cfg.billing_api_port),
+            ],
+            env=cfg.function_env(),
+        )
         deadline = time.monotonic() + timeout
         self._wait(f"http://127.0.0.1:{cfg.pubsub_port}/", deadline, "pubsub-emulator")
         self._wait(f"http://127.0.0.1:{cfg.firestore_port}/", deadline, "firestore-emulator")
@@ -287,8 +328,17 @@ class LocalStack:
             self._wait(self._health_url(function), deadline, function)
         self._wait(f"{cfg.sim_url}/_sim/health", deadline, "whatsapp-sim")
         self._wait(f"{cfg.console_url}/healthz", deadline, "console")
+        self._wait(f"{cfg.billing_api_url}/", deadline, "billing-api")
+        self.load_templates(SAMPLE_TEMPLATES)
         if cfg.sample_kb:
             self.load_knowledge_base(Path(cfg.sample_kb))
+        if cfg.tick_seconds > 0:
+            # After the topology: the ticker's first tick needs its topic.
+            self._spawn(
+                "ticker",
+                [python, "-m", "shared.localstack.ticker", "--every", str(cfg.tick_seconds)],
+                env=cfg.function_env(),
+            )
 
     def _health_url(self, function: str) -> str:
         port = self.config.port_of(function)
@@ -379,6 +429,26 @@ class LocalStack:
                     )
             subscriber.close()
 
+    def load_templates(self, path: Path) -> int:
+        """Register the sample WhatsApp templates (approved, as Meta would have them)."""
+        from google.cloud import firestore
+
+        from shared.adapters.firestore_templates_feedback import FirestoreTemplateStore
+        from shared.domain.whatsapp_templates import WhatsAppTemplate
+
+        with temporary_env(self.config.emulator_env()):
+            # A client of its own: the stack may be one of several in a test process.
+            store = FirestoreTemplateStore(firestore.Client(project=self.config.project))
+            templates = [
+                WhatsAppTemplate.model_validate_json(line)
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+            for template in templates:
+                store.save_template(template, create=False)
+        logger.info("registered %d WhatsApp template(s) from %s", len(templates), path)
+        return len(templates)
+
     def load_knowledge_base(self, path: Path) -> int:
         """Import a JSONL/CSV file of entries into the knowledge base."""
         from shared.domain.knowledge import read_entries
@@ -416,6 +486,12 @@ class LocalStack:
             "Analysts' handoff cards (Chat stand-in)": f"{cfg.sim_url}/_chat/cards",
             "MCP tools hub": cfg.tools_hub_url,
             "Analysts' console (dev login: analista@atende.local)": f"{cfg.console_url}/login",
+            "Billing API (POST /debts, POST /payments)": cfg.billing_api_url,
+            "Follow-up ticks": (
+                f"every {cfg.tick_seconds:g} s; trail cadence {cfg.followup_cadence}"
+                if cfg.tick_seconds > 0
+                else "off (ATENDE_TICK_SECONDS=0)"
+            ),
             "Pub/Sub emulator": f"127.0.0.1:{cfg.pubsub_port}",
             "Firestore emulator": f"127.0.0.1:{cfg.firestore_port}",
             **{f"function {f}": f"http://127.0.0.1:{cfg.port_of(f)}/" for f in FUNCTIONS[1:]},

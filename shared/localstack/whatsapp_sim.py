@@ -542,6 +542,10 @@ class WhatsAppSimulator:
         self._attempts: list[dict[str, Any]] = []
         self._reads: list[dict[str, Any]] = []
         self._inbound: list[dict[str, Any]] = []
+        # wa_id -> the business number that last wrote to them: their replies go there, as on
+        # a phone where each business number is its own chat (the billing trail writes from
+        # its own number).
+        self._reply_to: dict[str, str] = {}
         self._faults: list[_Fault] = []
         self._media: dict[str, _Media] = {}
         self._chat_messages: list[dict[str, Any]] = []
@@ -702,6 +706,7 @@ class WhatsAppSimulator:
             self._attempts.clear()
             self._reads.clear()
             self._inbound.clear()
+            self._reply_to.clear()
             self._faults.clear()
             self._media.clear()
             self._chat_messages.clear()
@@ -849,6 +854,7 @@ class WhatsAppSimulator:
         template_name = data["template"]["name"] if message_type == "template" else None
         with self._lock:
             generation = self._generation
+            self._reply_to[wa_id] = phone_number_id
             self._messages.append(
                 {
                     "id": message_id,
@@ -1267,7 +1273,9 @@ class WhatsAppSimulator:
             raise _sim_error(400, "from must be a phone number")
         message_type = data.get("type") or "text"
         name = str(data.get("name") or "Cliente")
-        phone_number_id = str(data.get("phone_number_id") or self.phone_number_id)
+        with self._lock:
+            replying_to = self._reply_to.get(wa_id)
+        phone_number_id = str(data.get("phone_number_id") or replying_to or self.phone_number_id)
         display = str(data.get("display_phone_number") or self.display_phone_number)
         message_id = str(data.get("message_id") or _new_wamid(wa_id))
         message: dict[str, Any] = {"from": wa_id, "id": message_id, "timestamp": _unix_now()}

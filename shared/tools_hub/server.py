@@ -271,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from shared.adapters.business_json import JsonBusinessData
+    from shared.bootstrap import business_data
     from shared.observability import configure_logging
-    from shared.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m shared.tools_hub.server")
     parser.add_argument("--host", default="127.0.0.1")
@@ -280,11 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="business data JSON (default: BUSINESS_DATA_PATH)")
     args = parser.parse_args(argv)
     configure_logging()
-    data = (
-        JsonBusinessData.from_path(args.data)
-        if args.data
-        else JsonBusinessData.from_settings(get_settings())
-    )
+    data = JsonBusinessData.from_path(args.data) if args.data else business_data()
     logger.info("tools hub on http://%s:%d%s", args.host, args.port, MCP_PATH)
     uvicorn.run(
         create_app(data, host=args.host), host=args.host, port=args.port, log_level="warning"
