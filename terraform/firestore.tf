@@ -195,3 +195,37 @@ resource "google_firestore_index" "tickets_dashboard" {
     }
   }
 }
+
+# The follow-ups' queries (shared/adapters/firestore_debts.py). A query with an equality filter
+# and a range or order on another field needs a composite index; the emulator does not.
+locals {
+  followup_indexes = {
+    # The tick's due trails, most overdue first:
+    #   debts WHERE trail_status == "active" AND next_due_at <= now ORDER BY next_due_at
+    debts_due = { collection = "debts", fields = ["trail_status", "next_due_at"] }
+    # A debtor's debts in one trail status:
+    #   debts WHERE phone == P AND trail_status == S
+    debts_phone_status = { collection = "debts", fields = ["phone", "trail_status"] }
+    # AI-answered tickets idle since the cutoff, to finish them (IDLE_FINISH_HOURS):
+    #   tickets WHERE status == "IAR" AND updated_at < cutoff ORDER BY updated_at
+    tickets_idle = { collection = "tickets", fields = ["status", "updated_at"] }
+    # (Stale leases, leases WHERE expires_at < now ORDER BY expires_at, use the automatic
+    # single-field index of expires_at; the TTL field expire_at stays unindexed.)
+  }
+}
+
+resource "google_firestore_index" "followups" {
+  for_each = local.followup_indexes
+
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = each.value.collection
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value
+      order      = "ASCENDING"
+    }
+  }
+}

@@ -1,6 +1,7 @@
 # Every function is deployed with an HTTP trigger. The webhook is called by Meta, the tools
-# hub by agent_turn; the other four are called by the push subscriptions in pubsub.tf. functions-framework turns a Pub/Sub
-# push envelope into a CloudEvent for entry points declared with
+# hub by agent_turn and the console, the console by analysts, billing_api by the billing
+# system; the others are called by the push subscriptions in pubsub.tf. functions-framework
+# turns a Pub/Sub push envelope into a CloudEvent for entry points declared with
 # @functions_framework.cloud_event, so the code does not care how the message arrived.
 
 # The project number, for the tools hub's deterministic URL (locals.tf).
@@ -93,8 +94,9 @@ resource "google_cloudfunctions2_function" "function" {
 
     # Meta must reach the webhook from the internet. The Pub/Sub-driven functions only take
     # traffic from inside the project: Cloud Run counts Pub/Sub push from the same project
-    # as internal, even on the public run.app URL. The tools hub has its own setting
-    # (local.ingress_overrides; see var.tools_hub_ingress_settings).
+    # as internal, even on the public run.app URL. The tools hub and billing_api have their
+    # own settings (local.ingress_overrides; var.tools_hub_ingress_settings,
+    # var.billing_api_ingress_settings).
     ingress_settings               = each.value.public ? "ALLOW_ALL" : lookup(local.ingress_overrides, each.key, var.worker_ingress_settings)
     all_traffic_on_latest_revision = true
   }

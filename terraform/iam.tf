@@ -5,7 +5,7 @@
 
 # Firestore (roles/datastore.user), logs and metrics: project level is the finest grain these
 # services offer. agent_turn also gets roles/aiplatform.user for Vertex AI; the tools hub gets
-# no Firestore role (locals.tf).
+# roles/datastore.viewer instead of datastore.user: it only reads debts (locals.tf).
 resource "google_project_iam_member" "function" {
   for_each = local.function_project_roles
 
@@ -77,6 +77,18 @@ resource "google_cloud_run_v2_service_iam_member" "console_invoker" {
   project  = var.project_id
   location = var.region
   name     = google_cloudfunctions2_function.function["console"].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+# The billing system's API is private too: only these members (the billing system's identity)
+# may invoke it, each request with a Google identity token for the function's URL.
+resource "google_cloud_run_v2_service_iam_member" "billing_api_invoker" {
+  for_each = toset(var.billing_api_invokers)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.function["billing_api"].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value
 }

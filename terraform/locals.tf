@@ -11,7 +11,7 @@ locals {
   github_environment = coalesce(var.github_environment, var.environment)
 
   # Names the Python code uses verbatim (shared/settings.py defaults and secret ids).
-  topics = toset(["inbound", "agent-turns", "outbound", "handoffs", "dead-letter"])
+  topics = toset(["inbound", "agent-turns", "outbound", "handoffs", "followup-ticks", "dead-letter"])
   secret_ids = toset([
     "whatsapp-app-secret",
     "whatsapp-verify-token",
@@ -88,6 +88,20 @@ locals {
         OCR_ENABLED            = tostring(var.ocr_enabled)
         WHATSAPP_API_BASE_URL  = var.whatsapp_api_base_url
         WHATSAPP_API_VERSION   = var.whatsapp_api_version
+        # What the billing agent may agree to on its own.
+        INSTALMENTS_MAX       = tostring(var.instalments_max)
+        INSTALMENT_MIN_AMOUNT = tostring(var.instalment_min_amount)
+        PROMISE_MAX_DAYS      = tostring(var.promise_max_days)
+        # The reminder trail, as followups sees it: a debtor's promise or plan moves it.
+        FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
+        FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
+        FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
+        FOLLOWUP_TIME_ZONE         = var.followup_time_zone
+        FOLLOWUP_SEND_WINDOW       = var.followup_send_window
+        FOLLOWUP_SEND_DAYS         = var.followup_send_days
+        FOLLOWUP_HOLIDAYS          = var.followup_holidays
+        FOLLOWUP_EXTRA_HOLIDAYS    = join(",", var.followup_extra_holidays)
       }
       # mongodb-uri is read only with kb_backend = "mongodb"; without a version it holds nothing.
       # whatsapp-access-token downloads the images customers send (OCR of receipts).
@@ -180,12 +194,77 @@ locals {
       )
     }
     # The MCP hub of business tools (orders, invoices, stores, tickets). Private: only
-    # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it.
+    # agent_turn's account may invoke it (iam.tf). It reads the business data bundled with it,
+    # and the imported debts (Firestore collection debts, for invoice_copy) read-only:
+    # roles/datastore.viewer instead of every function's datastore.user.
     tools_hub = {
       entry_point   = "tools_hub"
       description   = "MCP hub of the business tools (orders, invoices, stores, tickets), called by agent_turn."
       public        = false
       env           = {}
+      secrets       = ["log-pseudonym-key"]
+      publishes_to  = []
+      project_roles = ["roles/datastore.viewer"]
+    }
+    # The scheduled work, on each tick Cloud Scheduler publishes to followup-ticks
+    # (scheduler.tf): the reminder trails' due notices (to outbound), idle IAR tickets
+    # finished, expired knowledge-base entries purged, stale leases freed and their waiting
+    # conversations requeued (to agent-turns).
+    followups = {
+      entry_point = "followups"
+      description = "Sends the reminder trails' due notices and does the housekeeping, on each scheduler tick."
+      public      = false
+      env = {
+        TOPIC_OUTBOUND    = "outbound"
+        TOPIC_AGENT_TURNS = "agent-turns"
+        TOPIC_DEAD_LETTER = "dead-letter"
+        # The number the trail writes from; blank = the first number the mapping (the same
+        # as intake's) gives to the billing assistant.
+        BILLING_PHONE_NUMBER_ID       = var.billing_phone_number_id
+        ASSISTANTS_BY_PHONE_NUMBER_ID = jsonencode(var.assistants_by_phone_number_id)
+        FOLLOWUP_BATCH                = tostring(var.followup_batch)
+        IDLE_FINISH_HOURS             = tostring(var.idle_finish_hours)
+        # The knowledge base it purges of expired entries, as agent_turn and the console see it.
+        KB_BACKEND        = var.kb_backend
+        EMBEDDING_BACKEND = var.embedding_backend
+        VERTEX_LOCATION   = var.vertex_location
+        # The reminder trail (shared.billing_policy.trail_policy). billing_api and agent_turn
+        # read the same nine; test_terraform_crosscheck.py keeps the three in step.
+        FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
+        FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
+        FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
+        FOLLOWUP_TIME_ZONE         = var.followup_time_zone
+        FOLLOWUP_SEND_WINDOW       = var.followup_send_window
+        FOLLOWUP_SEND_DAYS         = var.followup_send_days
+        FOLLOWUP_HOLIDAYS          = var.followup_holidays
+        FOLLOWUP_EXTRA_HOLIDAYS    = join(",", var.followup_extra_holidays)
+      }
+      # mongodb-uri is read only with kb_backend = "mongodb" (the purge of expired entries).
+      secrets      = ["log-pseudonym-key", "mongodb-uri"]
+      publishes_to = ["outbound", "agent-turns", "dead-letter"]
+      # The knowledge base it opens builds the configured embedder (Vertex AI with
+      # embedding_backend = "vertex"), as for agent_turn.
+      project_roles = var.embedding_backend == "vertex" ? ["roles/aiplatform.user"] : []
+    }
+    # The billing system's API (HTTP): debts in (each new one starts its trail), payment
+    # events in, a debt's trail out. Private: only var.billing_api_invokers may call it.
+    billing_api = {
+      entry_point = "billing_api"
+      description = "The billing system's API: imports debts, records payment events, shows a debt's trail."
+      public      = false
+      env = {
+        # The reminder trail, as followups sees it: the first notice of a new debt.
+        FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
+        FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
+        FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
+        FOLLOWUP_TIME_ZONE         = var.followup_time_zone
+        FOLLOWUP_SEND_WINDOW       = var.followup_send_window
+        FOLLOWUP_SEND_DAYS         = var.followup_send_days
+        FOLLOWUP_HOLIDAYS          = var.followup_holidays
+        FOLLOWUP_EXTRA_HOLIDAYS    = join(",", var.followup_extra_holidays)
+      }
       secrets       = ["log-pseudonym-key"]
       publishes_to  = []
       project_roles = []
@@ -198,10 +277,15 @@ locals {
   # may not refer to itself. It is also the audience of agent_turn's identity tokens.
   tools_hub_url = "https://tools-hub-${data.google_project.this.number}.${var.region}.run.app"
 
-  # Ingress per function when not the default of its kind (public or worker).
-  ingress_overrides = { tools_hub = var.tools_hub_ingress_settings }
+  # Ingress per function when not the default of its kind (public or worker). The billing
+  # system calls billing_api from outside Google Cloud: external traffic, IAM still applies.
+  ingress_overrides = {
+    tools_hub   = var.tools_hub_ingress_settings
+    billing_api = var.billing_api_ingress_settings
+  }
 
-  # Functions that never touch Firestore get no roles/datastore.user.
+  # Functions that get no roles/datastore.user: the tools hub only reads Firestore (debts),
+  # with roles/datastore.viewer from its project_roles.
   functions_without_firestore = toset(["tools_hub"])
 
   # Sizing: the caller's value when given, the type's defaults otherwise.
@@ -256,6 +340,14 @@ locals {
       message_ordering     = false
       dead_letter          = true
     }
+    # Ticks carry no ordering key; a tick's work (a batch of trails) can take minutes.
+    "followup-ticks-followups" = {
+      topic                = "followup-ticks"
+      function             = "followups"
+      ack_deadline_seconds = 600
+      message_ordering     = false
+      dead_letter          = true
+    }
     # The recorder of dead letters has no dead letter of its own: it retries until the
     # message retention runs out, and dead-letter-inspect keeps a copy for operators.
     "dead-letter-recorder" = {
@@ -301,6 +393,7 @@ locals {
   # that lets it add or remove only the project-level roles this configuration hands out.
   deploy_project_roles = toset([
     "roles/cloudfunctions.admin",
+    "roles/cloudscheduler.admin",
     "roles/datastore.owner",
     "roles/iam.workloadIdentityPoolAdmin",
     "roles/logging.configWriter",

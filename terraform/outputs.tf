@@ -13,6 +13,16 @@ output "tools_hub_url" {
   value       = "${local.tools_hub_url}/mcp"
 }
 
+output "billing_api_url" {
+  description = "URL of the billing system's API (POST /debts, POST /payments, GET /debts/ID); callers need roles/run.invoker (billing_api_invokers) and an identity token for this URL."
+  value       = google_cloudfunctions2_function.function["billing_api"].service_config[0].uri
+}
+
+output "followup_tick_job" {
+  description = "Cloud Scheduler job that publishes the follow-up ticks (gcloud scheduler jobs run/pause/resume it by this id)."
+  value       = google_cloud_scheduler_job.followup_tick.id
+}
+
 output "topics" {
   description = "Pub/Sub topic resource ids, keyed by topic name."
   value       = { for name, topic in google_pubsub_topic.topic : name => topic.id }

@@ -79,7 +79,7 @@ variable "firestore_delete_protection" {
 variable "function_settings" {
   description = <<-EOT
     Sizing per function, keyed by function directory name (webhook, intake, agent_turn, outbound,
-    dead_letter, handoff_notifier, tools_hub, console). Omitted attributes take the defaults shown in the
+    dead_letter, handoff_notifier, tools_hub, console, followups, billing_api). Omitted attributes take the defaults shown in the
     type; an omitted function takes them all. cpu is applied only when concurrency > 1 (Cloud
     Functions requires at least 1 vCPU to serve concurrent requests); otherwise it is derived
     from memory.
@@ -132,14 +132,27 @@ variable "function_settings" {
       max_instances   = 10
       concurrency     = 40
     }
+    # One tick at a time per instance; a tick is a batch of trails and can take minutes
+    # (within the 600 s ack deadline of followup-ticks-followups). Two instances let a late
+    # tick overlap the next one; the store's transactions keep overlapping ticks apart.
+    followups = {
+      timeout_seconds = 540
+      max_instances   = 2
+    }
+    # An import of up to 1,000 debts, each written in its own transaction.
+    billing_api = {
+      timeout_seconds = 300
+      max_instances   = 5
+      concurrency     = 4
+    }
   }
 
   validation {
     condition = alltrue([
       for name in keys(var.function_settings) :
-      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier", "tools_hub", "console"], name)
+      contains(["webhook", "intake", "agent_turn", "outbound", "dead_letter", "handoff_notifier", "tools_hub", "console", "followups", "billing_api"], name)
     ])
-    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, handoff_notifier, tools_hub, console."
+    error_message = "function_settings keys must be function directory names: webhook, intake, agent_turn, outbound, dead_letter, handoff_notifier, tools_hub, console, followups, billing_api."
   }
 
   validation {
@@ -183,6 +196,17 @@ variable "tools_hub_ingress_settings" {
   validation {
     condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.tools_hub_ingress_settings)
     error_message = "tools_hub_ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
+  }
+}
+
+variable "billing_api_ingress_settings" {
+  description = "Ingress of billing_api. The billing system calls its run.app URL from outside Google Cloud, which Cloud Run counts as external traffic, so the default is ALLOW_ALL; IAM still admits only billing_api_invokers, each request with a Google identity token. ALLOW_INTERNAL_ONLY suits a billing system inside this project's VPC."
+  type        = string
+  default     = "ALLOW_ALL"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.billing_api_ingress_settings)
+    error_message = "billing_api_ingress_settings must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
   }
 }
 
@@ -468,4 +492,190 @@ variable "console_invokers" {
   description = "Members allowed to invoke the private console function (for example the IAP service agent, or group:analysts@example.com)."
   type        = list(string)
   default     = []
+}
+
+variable "billing_api_invokers" {
+  description = "Members allowed to invoke the private billing_api function: the billing system's identity, for example serviceAccount:billing@other-project.iam.gserviceaccount.com or a workload identity principal. Empty: nobody can call it."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.billing_api_invokers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):.+$", member))])
+    error_message = "billing_api_invokers must be IAM members (serviceAccount:..., group:..., principal://..., ...); allUsers and allAuthenticatedUsers are refused."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Follow-ups and billing (scheduler.tf; shared.billing_policy, shared.handlers.followups)
+# ---------------------------------------------------------------------------------------------
+
+variable "followup_tick_schedule" {
+  description = "Cron schedule (in followup_time_zone) on which Cloud Scheduler publishes a tick to followup-ticks. A tick does whatever is due at that moment, so the interval is the lateness a notice may have."
+  type        = string
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.followup_tick_schedule))) == 5
+    error_message = "followup_tick_schedule must be a five-field cron expression, such as */5 * * * *."
+  }
+}
+
+variable "billing_phone_number_id" {
+  description = "BILLING_PHONE_NUMBER_ID: WhatsApp phone number id (Meta's id, not the number) the billing trail writes from. Blank: the first number assistants_by_phone_number_id maps to cobranca."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[0-9]*$", var.billing_phone_number_id))
+    error_message = "billing_phone_number_id must be blank or the digits of a WhatsApp phone number id."
+  }
+}
+
+variable "followup_cadence" {
+  description = "FOLLOWUP_CADENCE: offset of each notice from the debt's due date, in order (d, h, m or s; a bare number is days)."
+  type        = list(string)
+  default     = ["0d", "2d", "5d", "10d"]
+
+  validation {
+    condition     = length(var.followup_cadence) >= 1 && alltrue([for step in var.followup_cadence : can(regex("^[0-9]+([.][0-9]+)?[dhms]?$", step))])
+    error_message = "followup_cadence must hold at least one offset like 0d, 2d, 12h, 30m or 45s."
+  }
+}
+
+variable "followup_templates" {
+  description = "FOLLOWUP_TEMPLATES: approved WhatsApp template per trail step, in order; the last one serves every later step."
+  type        = list(string)
+  default     = ["cobranca_aviso", "cobranca_lembrete"]
+
+  validation {
+    condition     = length(var.followup_templates) >= 1 && alltrue([for name in var.followup_templates : can(regex("^[a-z0-9_]+$", name))])
+    error_message = "followup_templates must hold at least one template name (lowercase letters, digits, underscores)."
+  }
+}
+
+variable "followup_template_language" {
+  description = "FOLLOWUP_TEMPLATE_LANGUAGE: language code of the trail's templates, as approved in WhatsApp Manager."
+  type        = string
+  default     = "pt_BR"
+}
+
+variable "followup_max_attempts" {
+  description = "FOLLOWUP_MAX_ATTEMPTS: notices a trail sends before it stops as exhausted."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.followup_max_attempts >= 1
+    error_message = "followup_max_attempts must be at least 1."
+  }
+}
+
+variable "followup_time_zone" {
+  description = "FOLLOWUP_TIME_ZONE: tz database zone of the send window for debtors without their own, and the zone of followup_tick_schedule."
+  type        = string
+  default     = "America/Sao_Paulo"
+
+  validation {
+    condition     = can(regex("^(UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+)+)$", var.followup_time_zone))
+    error_message = "followup_time_zone must be a tz database name such as America/Sao_Paulo, or UTC."
+  }
+}
+
+variable "followup_send_window" {
+  description = "FOLLOWUP_SEND_WINDOW: hours, in the debtor's zone, when notices may go out (HH:MM-HH:MM; 24:00 for midnight)."
+  type        = string
+  default     = "08:00-20:00"
+
+  validation {
+    condition     = can(regex("^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$", var.followup_send_window))
+    error_message = "followup_send_window must look like 08:00-20:00."
+  }
+}
+
+variable "followup_send_days" {
+  description = "FOLLOWUP_SEND_DAYS: weekdays when notices may go out, as a range or a list (mon-sat, mon,wed,fri)."
+  type        = string
+  default     = "mon-sat"
+
+  validation {
+    condition     = can(regex("^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?)*$", var.followup_send_days))
+    error_message = "followup_send_days must look like mon-sat or mon,wed,fri."
+  }
+}
+
+variable "followup_holidays" {
+  description = "FOLLOWUP_HOLIDAYS: region whose public holidays get no notices (python-holidays codes: BR, or BR-SP for a state too); blank for none."
+  type        = string
+  default     = "BR"
+
+  validation {
+    condition     = can(regex("^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$", var.followup_holidays))
+    error_message = "followup_holidays must be blank, a country code such as BR, or a country and subdivision such as BR-SP."
+  }
+}
+
+variable "followup_extra_holidays" {
+  description = "FOLLOWUP_EXTRA_HOLIDAYS: further days without notices (YYYY-MM-DD), such as the company's own days off."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for day in var.followup_extra_holidays : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", day))])
+    error_message = "followup_extra_holidays must hold dates like 2026-12-24."
+  }
+}
+
+variable "followup_batch" {
+  description = "FOLLOWUP_BATCH: most trails (and idle tickets, stale leases) one tick handles; the rest wait for the next tick."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.followup_batch >= 1
+    error_message = "followup_batch must be at least 1."
+  }
+}
+
+variable "idle_finish_hours" {
+  description = "IDLE_FINISH_HOURS: hours after which a ticket the AI answered (IAR) with no reply from the customer is finished (F) by a tick."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.idle_finish_hours > 0
+    error_message = "idle_finish_hours must be positive."
+  }
+}
+
+variable "instalments_max" {
+  description = "INSTALMENTS_MAX: most instalments the billing agent may agree to on its own."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.instalments_max >= 1
+    error_message = "instalments_max must be at least 1."
+  }
+}
+
+variable "instalment_min_amount" {
+  description = "INSTALMENT_MIN_AMOUNT: smallest instalment, in reais, the billing agent may agree to."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.instalment_min_amount > 0
+    error_message = "instalment_min_amount must be positive."
+  }
+}
+
+variable "promise_max_days" {
+  description = "PROMISE_MAX_DAYS: furthest ahead, in days, a debtor's promise to pay may be accepted by the billing agent."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.promise_max_days >= 1
+    error_message = "promise_max_days must be at least 1."
+  }
 }

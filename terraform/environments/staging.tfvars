@@ -29,6 +29,16 @@ function_settings = {
     max_instances   = 3
     concurrency     = 40
   }
+  # A tick is a batch of trails: up to 540 s, within the subscription's 600 s ack deadline.
+  followups = {
+    timeout_seconds = 540
+    max_instances   = 2
+  }
+  billing_api = {
+    timeout_seconds = 300
+    max_instances   = 2
+    concurrency     = 4
+  }
 }
 
 firestore_delete_protection = false
@@ -36,3 +46,11 @@ firestore_delete_protection = false
 # Alert when language-model spend (list price) passes this in 24 hours; staging traffic is
 # tests, so the budget is small.
 llm_daily_budget_usd = 5
+
+# The billing trail (README.md, "Follow-ups and billing"): the production defaults of
+# variables.tf apply (ticks every 5 minutes, notices 08:00-20:00 Monday to Saturday in
+# America/Sao_Paulo, none on Brazilian public holidays). The WhatsApp phone number id the trail
+# writes from: blank takes the first number assistants_by_phone_number_id maps to cobranca.
+billing_phone_number_id = ""
+# Who may call billing_api, e.g. ["serviceAccount:billing@erp-project.iam.gserviceaccount.com"].
+billing_api_invokers = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
@@ -50,6 +51,22 @@ PROJECT_IAM = (
     "google_project_iam_policy",
 )
 FORBIDDEN_PROJECT_ROLES = frozenset({"roles/secretmanager.secretAccessor"})
+# Any one of these lets a function's account use Firestore (viewer: read only).
+FIRESTORE_ROLES = frozenset(
+    {"roles/datastore.user", "roles/datastore.viewer", "roles/datastore.owner"}
+)
+# Modules whose use means the function talks to Firestore.
+FIRESTORE_MODULE_PREFIX = "shared.adapters.firestore_"
+# Only these may be invoked by anyone; everything else takes an IAM identity.
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+PUBLIC_GRANTS = frozenset({("google_cloud_run_v2_service_iam_member", "webhook_public")})
+PUBLIC_FUNCTIONS = frozenset({"webhook"})
+# Settings two functions may set to different values (none yet: one knob, one value). Add a
+# name here only with the reason the functions must disagree.
+MAY_DIFFER: frozenset[str] = frozenset()
+# Where the reminder trail's policy is built from the settings: every function that reads it
+# must get all of its settings, with the same values (followups, billing_api, agent_turn).
+TRAIL_POLICY = ("shared.billing_policy", "trail_policy")
 # Calls and annotations that make a name a secret source (shared/bootstrap.py).
 SECRET_SOURCE_FACTORIES = frozenset({"secrets", "SecretManagerSecrets", "EnvSecrets"})
 LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
@@ -271,11 +288,13 @@ WIRING: tuple[tuple[tuple[str, str], tuple[str | int, ...], str], ...] = (
         ("for_each",),
         "local.function_topic_publishers",
     ),
+    (("google_project_iam_member", "function"), ("for_each",), "local.function_project_roles"),
 )
 # Flattened locals behind the IAM for_each maps, and what each must iterate.
 WIRED_LOCALS = {
     "function_secret_accessors": "spec.secrets",
     "function_topic_publishers": "spec.publishes_to",
+    "function_project_roles": "local.functions_without_firestore",
 }
 
 
@@ -336,6 +355,12 @@ class CodeFacts:
     secret_ids: frozenset[str]
     secrets_read: Mapping[str, frozenset[str]] = field(default_factory=dict)
     modules: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # What Cloud Scheduler must publish (shared.topology.TICK_PAYLOAD), and where
+    # (the TOPIC_FOLLOWUP_TICKS default).
+    tick_payload: bytes | None = None
+    tick_topic: str | None = None
+    # The settings shared.billing_policy.trail_policy reads.
+    trail_settings: frozenset[str] = frozenset()
 
 
 def _parse(path: Path) -> ast.Module:
@@ -574,6 +599,23 @@ def _function_code(main: Path, bootstrap: Path, root: Path) -> _FunctionCode:
     return _FunctionCode(trees=trees, modules=frozenset(seen))
 
 
+def policy_settings(
+    module: str, function: str, fields: Iterable[str], root: Path = REPO_ROOT
+) -> frozenset[str]:
+    """ENV NAMES of the Settings fields one function of a module reads (`settings.x`)."""
+    path = _module_file(module, root)
+    if path is None:
+        return frozenset()
+    wanted = set(fields)
+    return frozenset(
+        sub.attr.upper()
+        for node in _parse(path).body
+        if isinstance(node, ast.FunctionDef) and node.name == function
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Attribute) and sub.attr in wanted
+    )
+
+
 def collect_code_facts(
     *,
     functions_dir: Path = FUNCTIONS_DIR,
@@ -632,6 +674,11 @@ def collect_code_facts(
         secret_ids=secret_ids,
         secrets_read=secrets_read,
         modules=modules,
+        tick_payload=getattr(topology, "TICK_PAYLOAD", None),
+        tick_topic=(
+            specs["TOPIC_FOLLOWUP_TICKS"].default if "TOPIC_FOLLOWUP_TICKS" in specs else None
+        ),
+        trail_settings=policy_settings(*TRAIL_POLICY, fields, root),
     )
 
 
@@ -896,6 +943,144 @@ def check_iam(raw: RawTerraform) -> list[str]:
     return problems
 
 
+_TOPIC_ID = re.compile(r'\$\{google_pubsub_topic\.topic\["([^"]+)"\]\.id\}')
+_BASE64_LITERAL = re.compile(r'\$\{base64encode\("((?:[^"\\]|\\.)*)"\)\}')
+
+
+def _literal_payload(value: Any) -> bytes | None:
+    """The bytes of `base64encode("<HCL string literal>")`; None for anything else."""
+    match = _BASE64_LITERAL.fullmatch(str(value))
+    if match is None or "${" in match.group(1) or "%{" in match.group(1):
+        return None
+    try:
+        # HCL's escapes in a literal without templates (\" \\ \n \t \uNNNN) are JSON's.
+        return str(json.loads(f'"{match.group(1)}"')).encode("utf-8")
+    except ValueError:
+        return None
+
+
+def check_scheduler(tf: TerraformModel, code: CodeFacts) -> list[str]:
+    """Cloud Scheduler publishes exactly shared.topology.TICK_PAYLOAD to the tick topic."""
+    problems = []
+    jobs: dict[str, tuple[str, bytes | None]] = {}
+    for (kind, name), body in sorted(tf.raw.resources.items()):
+        if kind != "google_cloud_scheduler_job":
+            continue
+        target = _dig(body, ("pubsub_target", 0))
+        if not isinstance(target, Mapping):
+            problems.append(f"scheduler job {name}: no pubsub_target")
+            continue
+        topic = _TOPIC_ID.fullmatch(str(target.get("topic_name", "")))
+        if topic is None:
+            problems.append(
+                f"scheduler job {name}: topic_name {target.get('topic_name')!r} is not "
+                f'google_pubsub_topic.topic["<topic>"].id'
+            )
+            continue
+        if topic.group(1) not in tf.topics:
+            problems.append(f"scheduler job {name}: publishes to undeclared topic {topic.group(1)}")
+        jobs[name] = (topic.group(1), _literal_payload(target.get("data")))
+    if code.tick_topic is None or code.tick_payload is None:
+        return problems
+    tickers = {name: data for name, (topic, data) in jobs.items() if topic == code.tick_topic}
+    if not tickers:
+        problems.append(
+            f"no Cloud Scheduler job publishes to {code.tick_topic}: nothing ticks the follow-ups"
+        )
+    for name, data in sorted(tickers.items()):
+        if data is None:
+            problems.append(
+                f'scheduler job {name}: data is not base64encode("<literal>"), so it cannot be '
+                f"compared with shared.topology.TICK_PAYLOAD"
+            )
+        elif data != code.tick_payload:
+            try:
+                same_json = json.loads(data) == json.loads(code.tick_payload)
+            except ValueError:
+                same_json = False
+            problems.append(
+                f"scheduler job {name}: publishes {data!r}, shared.topology.TICK_PAYLOAD is "
+                f"{code.tick_payload!r}" + (" (same JSON, other bytes)" if same_json else "")
+            )
+    if not any(sub.topic == code.tick_topic for sub in tf.push_subscriptions.values()):
+        problems.append(f"topic {code.tick_topic} has no push subscription: no function ticks")
+    return problems
+
+
+def check_shared_settings(
+    tf: TerraformModel, code: CodeFacts, may_differ: frozenset[str] = MAY_DIFFER
+) -> list[str]:
+    """A setting several functions get has one value; the trail policy comes whole."""
+    problems = []
+    values: dict[str, dict[str, str]] = {}
+    for name, spec in tf.functions.items():
+        for variable in spec.own_env:
+            values.setdefault(variable, {})[name] = re.sub(r"\s+", " ", str(spec.env[variable]))
+    for variable, by_function in sorted(values.items()):
+        if variable not in may_differ and len(set(by_function.values())) > 1:
+            problems.append(
+                f"{variable} differs between functions: "
+                + ", ".join(f"{name}={value!r}" for name, value in sorted(by_function.items()))
+            )
+    for name, spec in sorted(tf.functions.items()):
+        if code.settings_read.get(name, frozenset()) & code.trail_settings:
+            missing = sorted(code.trail_settings - spec.env.keys())
+            if missing:
+                problems.append(
+                    f"{name}: reads the reminder trail's policy but does not set "
+                    f"{', '.join(missing)} (every reader must see the same trail)"
+                )
+    return problems
+
+
+def runtime_roles(tf: TerraformModel, name: str) -> set[str]:
+    """The project roles a function's account gets (locals.function_project_roles)."""
+    roles = set(literal_strings(tf.raw.locals.get("runtime_project_roles", [])))
+    if name in literal_strings(tf.raw.locals.get("functions_without_firestore", [])):
+        roles.discard("roles/datastore.user")
+    return roles | set(tf.functions[name].project_roles)
+
+
+def check_firestore_roles(tf: TerraformModel, code: CodeFacts) -> list[str]:
+    """A function whose code uses a Firestore adapter may use Firestore."""
+    problems = []
+    for name in sorted(tf.functions):
+        uses = sorted(
+            module
+            for module in code.modules.get(name, frozenset())
+            if module.startswith(FIRESTORE_MODULE_PREFIX)
+        )
+        if uses and not runtime_roles(tf, name) & FIRESTORE_ROLES:
+            problems.append(
+                f"{name}: uses {', '.join(uses)} but has no Firestore role "
+                f"({', '.join(sorted(FIRESTORE_ROLES))})"
+            )
+    return problems
+
+
+def check_public_access(raw: RawTerraform) -> list[str]:
+    """Only the webhook is public: no other grant to allUsers or allAuthenticatedUsers."""
+    problems = []
+    for (kind, name), body in sorted(raw.resources.items()):
+        if (kind, name) in PUBLIC_GRANTS:
+            continue
+        found = sorted(
+            {member for text in walk_strings(body) for member in PUBLIC_MEMBERS if member in text}
+        )
+        if found:
+            problems.append(f"{kind}.{name}: grants to {', '.join(found)}")
+    public = {
+        name
+        for name, spec in _mapping(raw.locals.get("functions")).items()
+        if _mapping(spec).get("public") is not False
+    }
+    problems += [
+        f"function {name} is public (public = true or not false)"
+        for name in sorted(public - PUBLIC_FUNCTIONS)
+    ]
+    return problems
+
+
 def all_problems(tf: TerraformModel, code: CodeFacts) -> list[str]:
     """Every check at once."""
     return [
@@ -907,6 +1092,10 @@ def all_problems(tf: TerraformModel, code: CodeFacts) -> list[str]:
         *check_secrets(tf, code),
         *check_api_roles(tf, code),
         *check_iam(tf.raw),
+        *check_scheduler(tf, code),
+        *check_shared_settings(tf, code),
+        *check_firestore_roles(tf, code),
+        *check_public_access(tf.raw),
     ]
 
 
@@ -1229,6 +1418,32 @@ def test_log_based_metrics_match_the_log_lines(raw: RawTerraform) -> None:
     assert check_log_metrics(raw) == []
 
 
+def test_the_scheduler_publishes_the_tick_payload(tf: TerraformModel, code: CodeFacts) -> None:
+    assert check_scheduler(tf, code) == []
+    # The same thing spelled out: the job's data is TICK_PAYLOAD, JSON and bytes alike.
+    job = tf.raw.resources[("google_cloud_scheduler_job", "followup_tick")]
+    target = job["pubsub_target"][0]
+    assert target["topic_name"] == '${google_pubsub_topic.topic["followup-ticks"].id}'
+    data = _literal_payload(target["data"])
+    assert data is not None
+    assert json.loads(data) == json.loads(topology_module.TICK_PAYLOAD)
+    assert data == topology_module.TICK_PAYLOAD
+
+
+def test_settings_several_functions_get_agree(tf: TerraformModel, code: CodeFacts) -> None:
+    assert check_shared_settings(tf, code) == []
+
+
+def test_functions_using_firestore_have_a_firestore_role(
+    tf: TerraformModel, code: CodeFacts
+) -> None:
+    assert check_firestore_roles(tf, code) == []
+
+
+def test_only_the_webhook_is_public(raw: RawTerraform) -> None:
+    assert check_public_access(raw) == []
+
+
 def test_the_code_facts_see_what_the_functions_do(code: CodeFacts) -> None:
     # A guard on the analysis itself: if these drift, the checks above check less.
     assert code.secrets_read["webhook"] == {
@@ -1242,12 +1457,21 @@ def test_the_code_facts_see_what_the_functions_do(code: CodeFacts) -> None:
         "agent_turn"
     ]
     assert "TOPIC_OUTBOUND" not in code.settings_read["intake"]
+    assert code.tick_payload == topology_module.TICK_PAYLOAD
+    assert code.tick_topic == "followup-ticks"
+    assert {"FOLLOWUP_CADENCE", "FOLLOWUP_SEND_WINDOW", "FOLLOWUP_TIME_ZONE"} <= code.trail_settings
+    assert "FOLLOWUP_BATCH" not in code.trail_settings
+    assert code.trail_settings <= code.settings_read["followups"]
 
 
 def test_the_model_sees_what_terraform_declares(tf: TerraformModel) -> None:
     assert tf.functions["webhook"].env["ATENDE_ENV"] == "${var.environment}"
     assert "inbound" in tf.functions["webhook"].publishes_to
     assert tf.push_subscriptions["agent-turns-agent-turn"].ack_deadline_seconds == 600
+    assert tf.push_subscriptions["followup-ticks-followups"].function == "followups"
+    assert "roles/datastore.viewer" in runtime_roles(tf, "tools_hub")
+    assert "roles/datastore.user" not in runtime_roles(tf, "tools_hub")
+    assert "roles/datastore.user" in runtime_roles(tf, "billing_api")
 
 
 # =============================================================================================
@@ -1263,16 +1487,16 @@ def _copy_functions(tmp_path: Path) -> Path:
 
 def test_a_new_function_in_code_is_reported(tf: TerraformModel, tmp_path: Path) -> None:
     functions = _copy_functions(tmp_path)
-    (functions / "followups").mkdir()
-    (functions / "followups" / "main.py").write_text(
+    (functions / "nightly_report").mkdir()
+    (functions / "nightly_report" / "main.py").write_text(
         "import functions_framework\n\n\n"
         "@functions_framework.cloud_event\n"
-        "def followups(cloud_event):\n"
+        "def nightly_report(cloud_event):\n"
         "    pass\n",
         encoding="utf-8",
     )
     problems = check_functions(tf, collect_code_facts(functions_dir=functions))
-    assert any("functions/followups/main.py is not deployed" in p for p in problems), problems
+    assert any("functions/nightly_report/main.py is not deployed" in p for p in problems), problems
 
 
 def test_a_wrong_entry_point_is_reported(raw: RawTerraform, code: CodeFacts) -> None:
@@ -1284,9 +1508,9 @@ def test_a_wrong_entry_point_is_reported(raw: RawTerraform, code: CodeFacts) -> 
 def test_a_new_topic_in_code_is_reported(
     tf: TerraformModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(topology_module, "TOPICS", (*topology_module.TOPICS, "followup-ticks"))
+    monkeypatch.setattr(topology_module, "TOPICS", (*topology_module.TOPICS, "report-ticks"))
     problems = check_topics(tf, collect_code_facts())
-    assert any("topic followup-ticks" in p for p in problems), problems
+    assert any("topic report-ticks" in p for p in problems), problems
 
 
 def test_a_changed_or_new_subscription_in_code_is_reported(
@@ -1294,12 +1518,12 @@ def test_a_changed_or_new_subscription_in_code_is_reported(
 ) -> None:
     subs = list(topology_module.PUSH_SUBSCRIPTIONS)
     subs[0] = replace(subs[0], ack_deadline_seconds=120)
-    subs.append(topology_module.PushSubscription("followup-ticks-followups", "inbound", "intake"))
+    subs.append(topology_module.PushSubscription("inbound-report", "inbound", "intake"))
     monkeypatch.setattr(topology_module, "PUSH_SUBSCRIPTIONS", tuple(subs))
     monkeypatch.setitem(topology_module.PULL_SUBSCRIPTIONS, "outbound-audit", "outbound")
     problems = check_subscriptions(tf, collect_code_facts())
     assert any(f"{subs[0].name}: ack_deadline_seconds" in p for p in problems), problems
-    assert any("followup-ticks-followups" in p for p in problems), problems
+    assert any("inbound-report" in p for p in problems), problems
     assert any("outbound-audit" in p for p in problems), problems
 
 
@@ -1461,3 +1685,77 @@ def test_a_handoff_metric_counting_every_turn_is_reported(raw: RawTerraform) -> 
     )
     problems = check_log_metrics(raw)
     assert any("also counts" in p and "via sac in 80 ms" in p for p in problems), problems
+
+
+def _tick_target(raw: RawTerraform) -> dict[str, Any]:
+    target: dict[str, Any] = raw.resources[("google_cloud_scheduler_job", "followup_tick")][
+        "pubsub_target"
+    ][0]
+    return target
+
+
+def test_a_tick_payload_that_drifts_from_the_code_is_reported(
+    tf: TerraformModel, code: CodeFacts
+) -> None:
+    target = _tick_target(tf.raw)
+    target["data"] = target["data"].replace("followups", "follow-ups")
+    problems = check_scheduler(tf, code)
+    assert any("follow-ups" in p and "TICK_PAYLOAD" in p for p in problems), problems
+
+
+def test_a_tick_payload_with_other_bytes_is_reported(tf: TerraformModel, code: CodeFacts) -> None:
+    # The local stack publishes TICK_PAYLOAD's bytes; equal JSON is not enough.
+    target = _tick_target(tf.raw)
+    target["data"] = target["data"].replace('\\":\\"', '\\": \\"')
+    problems = check_scheduler(tf, code)
+    assert any("same JSON, other bytes" in p for p in problems), problems
+
+
+def test_a_computed_tick_payload_is_reported(tf: TerraformModel, code: CodeFacts) -> None:
+    _tick_target(tf.raw)["data"] = "${base64encode(jsonencode(local.tick))}"
+    problems = check_scheduler(tf, code)
+    assert any("cannot be compared" in p for p in problems), problems
+
+
+def test_ticks_to_another_topic_are_reported(tf: TerraformModel, code: CodeFacts) -> None:
+    _tick_target(tf.raw)["topic_name"] = '${google_pubsub_topic.topic["inbound"].id}'
+    problems = check_scheduler(tf, code)
+    assert any("nothing ticks the follow-ups" in p for p in problems), problems
+
+
+def test_a_trail_setting_that_differs_or_is_missing_is_reported(
+    raw: RawTerraform, code: CodeFacts
+) -> None:
+    functions = raw.locals["functions"]
+    functions["billing_api"]["env"]["FOLLOWUP_CADENCE"] = '${join(",", ["0d", "1d"])}'
+    del functions["agent_turn"]["env"]["FOLLOWUP_HOLIDAYS"]
+    problems = check_shared_settings(build_model(raw), code)
+    assert any(p.startswith("FOLLOWUP_CADENCE differs between functions") for p in problems)
+    assert any(
+        p.startswith("agent_turn: reads the reminder trail's policy") and "FOLLOWUP_HOLIDAYS" in p
+        for p in problems
+    ), problems
+
+
+def test_a_function_reading_firestore_without_a_role_is_reported(
+    raw: RawTerraform, code: CodeFacts
+) -> None:
+    raw.locals["functions"]["tools_hub"]["project_roles"] = []
+    problems = check_firestore_roles(build_model(raw), code)
+    assert any(p.startswith("tools_hub: uses shared.adapters.firestore_") for p in problems), (
+        problems
+    )
+
+
+def test_a_public_billing_api_is_reported(raw: RawTerraform) -> None:
+    raw.resources[("google_cloud_run_v2_service_iam_member", "billing_api_public")] = {
+        "name": '${google_cloudfunctions2_function.function["billing_api"].name}',
+        "role": "roles/run.invoker",
+        "member": "allUsers",
+    }
+    raw.locals["functions"]["billing_api"]["public"] = True
+    problems = check_public_access(raw)
+    assert "google_cloud_run_v2_service_iam_member.billing_api_public: grants to allUsers" in (
+        problems
+    )
+    assert any("function billing_api is public" in p for p in problems), problems

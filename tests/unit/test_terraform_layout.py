@@ -83,6 +83,25 @@ def test_function_settings_default_covers_every_function() -> None:
     assert set(default) == set(FUNCTIONS)
 
 
+# A follow-up tick is a batch of trails; below this it is cut off mid-batch, and the next tick
+# starts with the same batch (the push subscription's 600 s ack deadline is the upper bound,
+# a precondition in pubsub.tf).
+FOLLOWUPS_MIN_TIMEOUT_SECONDS = 540
+
+
+def test_followups_gets_a_whole_tick_everywhere() -> None:
+    # An environment file's function_settings replaces the default map, so an environment
+    # that does not size followups gives it the 55 s of local.default_function_settings.
+    settings = {"default": _blocks("variable")["function_settings"]["default"]}
+    for path in sorted(TERRAFORM_DIR.glob("environments/*.tfvars")):
+        values = _load(path)
+        if "function_settings" in values:
+            settings[path.name] = values["function_settings"]
+    for where, functions in settings.items():
+        timeout = functions.get("followups", {}).get("timeout_seconds", 0)
+        assert timeout >= FOLLOWUPS_MIN_TIMEOUT_SECONDS, f"{where}: followups gets {timeout} s"
+
+
 def test_every_alert_notifies_and_documents() -> None:
     policies = _resources("google_monitoring_alert_policy")
     assert {"dead_letter", "function_error_rate", "webhook_latency", "llm_daily_cost"} <= set(
