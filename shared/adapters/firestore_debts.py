@@ -289,13 +289,8 @@ class FirestoreDebts:
                     conv_update["open_ticket_id"] = ticket_ref.id
                 txn.set(conv_ref, conv_update, merge=True)
             else:
-                update: dict[str, Any] = {
-                    "ai_messages": firestore.Increment(1),
-                    "updated_at": now,
-                }
-                if ticket.get("status") in _ACTIVE_TICKET:
-                    update["status"] = TicketStatus.AI_REPLIED.value
-                txn.update(ticket_ref, update)
+                # The status is left alone: a reply the AI has yet to answer stays IAN.
+                txn.update(ticket_ref, {"ai_messages": firestore.Increment(1), "updated_at": now})
             txn.update(
                 debt_ref,
                 {
@@ -410,7 +405,10 @@ class FirestoreDebts:
             self._db.collection("contacts").document(phone).set(
                 {"billing_opt_out": True, "billing_opt_out_at": now}, merge=True
             )
-        query = self._debts.where(filter=FieldFilter("phone", "==", phone))
+        # Only live trails change (index: phone, trail_status).
+        query = self._debts.where(filter=FieldFilter("phone", "==", phone)).where(
+            filter=FieldFilter("trail_status", "==", TrailStatus.ACTIVE.value)
+        )
         changed = 0
         for snap in query.stream():
             if run_transaction(self._db, self._action(snap.reference, action, now, policy)):

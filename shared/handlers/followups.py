@@ -57,6 +57,8 @@ class TickReport:
     skipped_steps: int = 0
     waited: int = 0
     stopped: int = 0
+    # Due, but the deployment has no billing number to send from.
+    blocked: int = 0
     finished_idle: int = 0
     purged_kb: int = 0
     freed_leases: int = 0
@@ -133,7 +135,17 @@ class FollowUpService:
 
     def _trails(self, report: TickReport) -> None:
         now = self.clock.now()
-        number = self.settings.billing_number
+        due = self.debts.due_trails(now, limit=self.settings.followup_batch)
+        if not due:
+            return
+        try:
+            number = self.settings.billing_number
+        except ValueError as error:
+            # A setting, not a message, is wrong: retrying the tick cannot fix it, so the
+            # trails wait (nothing is lost) and every tick says why.
+            logger.error("follow-up tick: %d trail(s) due but not sent: %s", len(due), error)
+            report.blocked = len(due)
+            return
         assistant = self.settings.billing_assistant
         cache: dict[tuple[str, str], WhatsAppTemplate | None] = {}
 
@@ -142,7 +154,7 @@ class FollowUpService:
                 cache[(name, language)] = self.templates.template(name, language)
             return cache[(name, language)]
 
-        for invoice_id in self.debts.due_trails(now, limit=self.settings.followup_batch):
+        for invoice_id in due:
             decision = self.debts.advance_trail(
                 invoice_id,
                 now=now,
