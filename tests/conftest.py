@@ -41,6 +41,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         max_wait_seconds=5.0,
         sample_kb=str(SAMPLE_KB),
         state_dir=str(tmp_path_factory.mktemp("stack")),
+        # The billing trail's steps 10 s apart, ticked every 2 s: a whole trail in a test.
+        tick_seconds=2.0,
+        followup_cadence="0s,10s,20s,30s",
     )
     stack = LocalStack(config)
     stack.start(timeout=180)
