@@ -195,6 +195,7 @@ def brain() -> AgentBrain:
     from shared.adapters.image_reader import image_reader_from_settings
     from shared.adapters.mcp_tools import business_tools_from_settings
     from shared.agents.prompt_cache import PublishedPrompts
+    from shared.billing_policy import instalment_policy
 
     settings = get_settings()
     return _graph_brain(
@@ -203,6 +204,9 @@ def brain() -> AgentBrain:
         checkpointer=checkpoint_saver_from_settings(_firestore(), settings),
         # Each instance re-reads an assistant's published prompts at most once a minute.
         prompts=PublishedPrompts(prompt_store()),
+        # A debtor's "amanhã" is counted in the zone the reminder trail keeps their hours in.
+        time_zone=settings.followup_time_zone,
+        policy=instalment_policy(settings),
     )
 
 
@@ -245,9 +249,23 @@ def _reasoner() -> Any:
     return reasoner
 
 
-def _graph_brain(*, tools: Any, images: Any, checkpointer: Any, prompts: Any) -> GraphBrain:
-    """A GraphBrain over the instance's knowledge base and reasoner."""
+def _graph_brain(
+    *,
+    tools: Any,
+    images: Any,
+    checkpointer: Any,
+    prompts: Any,
+    time_zone: str = "America/Sao_Paulo",
+    policy: Any = None,
+) -> GraphBrain:
+    """A GraphBrain over the instance's knowledge base and reasoner.
+
+    The debtors' time zone and instalment policy come from the caller: a builder that reads
+    them reads the whole reminder trail's settings, which the console does not have (its
+    staging chat runs the billing agent with the default policy).
+    """
     from shared.agents.brain import GraphBrain
+    from shared.clock import SystemClock
 
     settings = get_settings()
     return GraphBrain(
@@ -260,6 +278,9 @@ def _graph_brain(*, tools: Any, images: Any, checkpointer: Any, prompts: Any) ->
         checkpointer=checkpointer,
         offline_model=f"offline/{embedder().model_id}",
         prompts=prompts,
+        clock=SystemClock(),
+        time_zone=time_zone,
+        instalment_policy=policy,
     )
 
 

@@ -54,6 +54,9 @@ class AssistantProfile:
     # The route a question goes to when nothing points elsewhere.
     default_route: Route
     namespaces: Mapping[Route, str] = field(default_factory=dict)
+    # Its debtors' opt-outs, promises, instalment requests and disputes are decided by the
+    # billing rules (shared.agents.debt_collection), not by the knowledge base.
+    collects_debts: bool = False
 
     def namespace_for(self, route: Route) -> str:
         """The knowledge-base namespace the route searches."""
@@ -90,6 +93,7 @@ PROFILES: Final[Mapping[str, AssistantProfile]] = {
         routes=("billing", "sac", *_COMMON),
         default_route="billing",
         namespaces={"billing": "cobranca", "sac": "sac"},
+        collects_debts=True,
     ),
 }
 

@@ -1,5 +1,8 @@
 """GraphBrain: the AgentBrain port over the multi-agent graph, with its checkpoints.
 
+The customer's day (`AgentContext.today`) is the clock's date in the customers' time zone
+(America/Sao_Paulo unless told), read once per turn.
+
 The thread of a checkpoint is the conversation: facts the customer gave (an order number) and
 the last status carry over to the next turn, on whichever instance runs it. A turn that
 crashed mid-graph is resumed from its last completed node when the same messages come back
@@ -11,16 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.agents.assistants import profile_for
 from shared.agents.graph import AgentContext, build_graph
 from shared.agents.prompts import default_prompt_set
 from shared.agents.reasoning import Reasoner, bind_prompts
 from shared.agents.state import TurnState
+from shared.clock import SystemClock
+from shared.domain.billing import DebtorAction, InstalmentPolicy
 from shared.domain.models import BrainReply, BrainRequest, TicketStatus
 from shared.domain.prompts import PromptSet
 from shared.observability import pseudonym
-from shared.ports import BusinessTools, ImageReader, KnowledgeBase
+from shared.ports import BusinessTools, Clock, ImageReader, KnowledgeBase
 
 __all__ = ["GraphBrain"]
 
@@ -42,6 +48,9 @@ class GraphBrain:
         checkpointer: Any = None,
         offline_model: str = "offline",
         prompts: Callable[[str], PromptSet] | None = None,
+        clock: Clock | None = None,
+        time_zone: str = "America/Sao_Paulo",
+        instalment_policy: InstalmentPolicy | None = None,
     ) -> None:
         self._graph = build_graph(checkpointer)
         self._checkpointed = checkpointer is not None
@@ -54,6 +63,9 @@ class GraphBrain:
         self._offline_model = offline_model
         # The assistant's published prompts (shared.agents.prompt_cache), or the built-in ones.
         self._prompts = prompts or default_prompt_set
+        self._clock: Clock = clock or SystemClock()
+        self._zone = ZoneInfo(time_zone)
+        self._policy = instalment_policy or InstalmentPolicy()
 
     def warm_up(self) -> None:
         """Load the embedding model, the router's examples and the OCR engine up front."""
@@ -78,6 +90,8 @@ class GraphBrain:
             customer_phone=conversation.wa_id,
             phone_number_id=conversation.phone_number_id,
             conversation_ref=pseudonym(conversation.conversation_id),
+            today=self._clock.now().astimezone(self._zone).date(),
+            policy=self._policy,
         )
 
     def answer(self, request: BrainRequest) -> BrainReply:
@@ -131,6 +145,8 @@ class GraphBrain:
             "summary": "",
             "tools_used": [],
             "llm_calls": None,  # type: ignore[typeddict-item]
+            "awaited": [],
+            "actions": [],
         }
 
     def _reply(self, state: dict[str, Any], context: AgentContext) -> BrainReply:
@@ -155,6 +171,7 @@ class GraphBrain:
             tools=list(state.get("tools_used") or []),
             sources=[str(s.get("ref")) for s in state.get("sources") or []],
             answered_from=list((state.get("draft") or {}).get("used") or []),
+            actions=[DebtorAction.model_validate(a) for a in state.get("actions") or []],
         )
 
 
@@ -163,6 +180,6 @@ def _outcome(state: dict[str, Any], status: TicketStatus) -> str:
         return "close"
     if status is TicketStatus.TRANSFERRED_TO_ANALYST:
         return "partial" if state.get("outcome") == "partial" else "handoff"
-    if state.get("outcome") in ("answer", "ask"):
+    if state.get("outcome") in ("answer", "ask", "opt_out", "promise"):
         return str(state["outcome"])
     return "reply"

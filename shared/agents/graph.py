@@ -11,27 +11,35 @@
 Nodes are plain functions of (state, runtime); what they may use (the knowledge base, the
 allow-listed tools, the image reader, the reasoner) comes in `AgentContext`. Every number, date
 and amount in a reply must come from a source (shared.agents.facts), whatever the reasoner.
+
+An assistant that collects debts (cobranca) routes a debtor's opt-out, promise to pay,
+instalment request or dispute to billing by rule, and billing decides it by rule
+(shared.agents.debt_collection): the check then applies the facts rule only, and the decision's
+own outcome, actions and handoff card finish the turn.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from shared.agents.assistants import AssistantProfile, Route, agent_of
+from shared.agents.debt_collection import DebtorIntent, decide, read_debtor
 from shared.agents.facts import unsupported_facts
-from shared.agents.offline import mentions_order_or_store, wants_invoice
+from shared.agents.offline import asks_for_human, mentions_order_or_store, wants_invoice
 from shared.agents.prompts import default_prompt_set, render
 from shared.agents.reasoning import Reasoner
 from shared.agents.small_talk import small_talk_kind
-from shared.agents.state import Draft, LlmCall, Source, TurnState
+from shared.agents.state import Draft, LlmCall, Source, TurnState, tool_source
 from shared.agents.tool_access import AllowListedTools
-from shared.domain.models import ImageReading, TicketStatus, ToolResult
+from shared.domain.billing import InstalmentPolicy
+from shared.domain.models import ImageReading, TicketStatus
 from shared.domain.prompts import PromptSet
 from shared.domain.receipts import order_numbers_in
 from shared.ports import BusinessTools, ImageReader, KnowledgeBase
@@ -72,10 +80,14 @@ class AgentContext:
     phone_number_id: str
     # The conversation's pseudonym, for log lines (its id holds the customer's number).
     conversation_ref: str
+    # The customer's calendar day (a debtor's "amanhã" and "sexta" are counted from it).
+    today: date
     # Drafts checked per turn: the first, and one refinement.
     max_attempts: int = 2
     # The assistant's published (or, in the console's staging chat, draft) texts.
     prompts: PromptSet | None = None
+    # What the billing agent may agree to on its own (instalments, promise dates).
+    policy: InstalmentPolicy = field(default_factory=InstalmentPolicy)
 
     @property
     def texts(self) -> PromptSet:
@@ -117,8 +129,10 @@ def understand(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
             problem = reading.reason or "unreadable"
     image_text = "\n".join(image_texts)
     facts = dict(state.get("facts") or {})
+    # What the previous reply asked for holds for this turn only.
+    awaited = list(facts.pop("awaiting", []))
     # A bare number counts as an order number only right after the agent asked for one.
-    asked = "order_number" in facts.pop("awaiting", [])
+    asked = "order_number" in awaited
     said = "\n".join([*substantive, image_text])
     seen = list(order_numbers_in(said, asked=asked))
     if asked and not seen:
@@ -146,6 +160,7 @@ def understand(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
         "image_text": image_text,
         "image_problem": problem,
         "facts": facts,
+        "awaited": awaited,
         "llm_calls": list(calls),
     }
 
@@ -171,6 +186,9 @@ def route(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     question = state.get("question", "")
     if state.get("images"):
         return {"route": "image", "route_reason": "imagem enviada"}
+    intent = _debtor_intent(state, ctx)
+    if intent is not None:
+        return {"route": "billing", "route_reason": f"regra de cobrança: {intent.kind}"}
     if not question:
         return {"route": "small_talk", "route_reason": "sem pergunta"}
     if "order_number" in (state.get("facts") or {}).get("answered", []):
@@ -181,6 +199,19 @@ def route(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
         "route_reason": thought.value.reason,
         "llm_calls": list(thought.calls),
     }
+
+
+def _said(state: TurnState) -> str:
+    """The customer's own words this turn: the rules read them, not a model's rewrite."""
+    return "\n".join(t.strip() for t in state.get("texts", []) if t.strip())
+
+
+def _debtor_intent(state: TurnState, ctx: AgentContext) -> DebtorIntent | None:
+    # An explicit request for a person goes to one, whatever else the message says.
+    said = _said(state)
+    if not ctx.profile.collects_debts or not said or asks_for_human(said):
+        return None
+    return read_debtor(state.get("texts", []), ctx.today, state.get("awaited", []))
 
 
 def to_specialist(
@@ -216,15 +247,6 @@ def _kb_sources(ctx: AgentContext, namespace: str, question: str, limit: int) ->
     return sources
 
 
-def _tool_source(result: ToolResult) -> Source:
-    return Source(
-        kind="tool",
-        ref=result.tool,
-        text="",
-        data={"ok": result.ok, "error": result.error, "result": result.data},
-    )
-
-
 def _draft(
     state: TurnState, ctx: AgentContext, agent: str, sources: list[Source], tools: list[str]
 ) -> TurnState:
@@ -253,15 +275,31 @@ def knowledge(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
 
 
 def billing(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
-    """Debts: the second copy or PIX code through the tool, policy from the knowledge base."""
+    """Debts: a debtor's request decided by rule, the second copy or PIX code through the
+    tool, policy from the knowledge base."""
     ctx = runtime.context
     question = state.get("question", "")
+    intent = _debtor_intent(state, ctx)
+    if intent is not None:
+        tools = ctx.tools_for("billing")
+        decision = decide(
+            intent,
+            said=_said(state),
+            today=ctx.today,
+            policy=ctx.policy,
+            invoices=lambda: tools.call("invoice_copy", {"customer_phone": ctx.customer_phone}),
+        )
+        return {
+            "sources": decision.sources,
+            "draft": decision.draft,
+            "tools_used": [*state.get("tools_used", []), *decision.tools],
+        }
     sources = _kb_sources(ctx, ctx.profile.namespace_for("billing"), question, 3)
     used: list[str] = []
     if wants_invoice(question):
         tools = ctx.tools_for("billing")
         result = tools.call("invoice_copy", {"customer_phone": ctx.customer_phone})
-        sources.insert(0, _tool_source(result))
+        sources.insert(0, tool_source(result))
         used.append(result.tool)
     return _draft(state, ctx, "billing", sources, used)
 
@@ -281,11 +319,11 @@ def data(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     if numbers:
         for number in numbers[:3]:
             result = tools.call("order_status", {"order_number": number})
-            sources.append(_tool_source(result))
+            sources.append(tool_source(result))
             used.append(result.tool)
     elif _STORE_QUESTION.search(question):
         result = tools.call("store_info", {"query": question})
-        sources.append(_tool_source(result))
+        sources.append(tool_source(result))
         used.append(result.tool)
     else:
         # An order question without its number: ask for it rather than guess or hand off.
@@ -307,7 +345,7 @@ def image(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     tools = ctx.tools_for("image")
     for number in order_numbers_in(image_text)[:2]:
         result = tools.call("order_status", {"order_number": number})
-        sources.append(_tool_source(result))
+        sources.append(tool_source(result))
         used.append(result.tool)
     if not used:
         return {"sources": sources, "draft": Draft(text="", can_answer=False, used=[])}
@@ -322,6 +360,8 @@ def check(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     ctx = runtime.context
     draft = state.get("draft") or Draft(text="", can_answer=False)
     attempts = state.get("attempts", 0) + 1
+    if draft.get("decided"):
+        return _check_decision(state, draft, attempts)
     if draft.get("asks"):
         return {"attempts": attempts, "outcome": "ask"}
     if not draft.get("can_answer") or not draft.get("text"):
@@ -347,6 +387,23 @@ def check(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
         return {"attempts": attempts, "outcome": outcome, "llm_calls": list(calls)}
     outcome = "retry" if attempts < ctx.max_attempts else "handoff"
     return {"attempts": attempts, "outcome": outcome, "feedback": problem, "llm_calls": list(calls)}
+
+
+def _check_decision(state: TurnState, draft: Draft, attempts: int) -> TurnState:
+    """A rule's decision: no model judges it, but every figure it states must have a source."""
+    grounds: list[object] = [*state.get("sources", []), *state.get("texts", [])]
+    invented = unsupported_facts(draft.get("text", ""), grounds)
+    if invented:
+        # A rule computed a figure without putting it in a source: a bug; a human answers.
+        logger.error("billing decision stated facts no source has (%d); handing off", len(invented))
+        problem = f"fatos sem fonte: {', '.join(invented)}"
+        return {
+            "attempts": attempts,
+            "outcome": "handoff",
+            "feedback": problem,
+            "draft": Draft(text="", can_answer=False, used=[]),
+        }
+    return {"attempts": attempts, "outcome": draft.get("outcome") or "answer"}
 
 
 def after_check(
@@ -377,6 +434,19 @@ def finish(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     if state.get("small_talk") == "greeting" and state.get("outcome") != "ask":
         reply = f"Olá! {reply}"
     route = state.get("route", "")
+    if draft.get("decided"):
+        facts = dict(state.get("facts") or {})
+        if draft.get("awaits"):
+            facts["awaiting"] = list(draft.get("awaits", []))
+        return _done(
+            TicketStatus.AI_REPLIED,
+            route,
+            facts=facts,
+            replies=[reply],
+            summary=draft.get("summary", ""),
+            category=draft.get("category") or route,
+            actions=list(draft.get("actions", [])),
+        )
     scores = {str(s.get("ref")): float(s.get("score", 0)) for s in state.get("sources", [])}
     for source in state.get("sources", []):
         ref = str(source.get("ref"))
@@ -416,6 +486,22 @@ def handoff(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
     ctx = runtime.context
     route = state.get("route", "")
     question = state.get("question", "") or " / ".join(state.get("texts", []))
+    draft = state.get("draft") or Draft()
+    if draft.get("decided"):
+        # The rule wrote the card; its reply may already say who answers next.
+        replies = [draft["text"]] if draft.get("text") else []
+        if not draft.get("says_handoff"):
+            replies.append(ctx.handoff_message)
+        return _done(
+            TicketStatus.TRANSFERRED_TO_ANALYST,
+            route,
+            replies=replies,
+            outcome="handoff",
+            question=question,
+            category=draft.get("category") or route,
+            summary=draft.get("summary", ""),
+            actions=list(draft.get("actions", [])),
+        )
     sources = list(state.get("sources", []))
     if state.get("image_text"):
         sources.append(Source(kind="image", ref="image", text=state["image_text"], data={}))

@@ -36,6 +36,7 @@ __all__ = [
     "asks_for_human",
     "format_amount",
     "format_date",
+    "invoice_draft",
     "mentions_order_or_store",
     "wants_invoice",
 ]
@@ -246,7 +247,7 @@ class OfflineReasoner:
         if agent == "billing" and wants_invoice(question):
             invoices = [s for s in tools if s.get("ref") == "invoice_copy"]
             if invoices:
-                return Thought(_invoice_draft(invoices[0]))
+                return Thought(invoice_draft(invoices[0]))
         if agent in ("data", "image") and tools:
             return Thought(_data_draft(tools))
         return Thought(self._knowledge_draft(question, sources))
@@ -415,7 +416,8 @@ def _data_draft(tools: Sequence[Source]) -> Draft:
     return Draft(text="", can_answer=False, used=[], category="pedidos")
 
 
-def _invoice_draft(source: Source) -> Draft:
+def invoice_draft(source: Source) -> Draft:
+    """The second copy of a customer's open invoices, from an `invoice_copy` result."""
     data = source.get("data", {})
     if not data.get("ok", True):
         return Draft(text="", can_answer=False, used=[], category="cobranca")

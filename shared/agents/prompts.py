@@ -17,10 +17,18 @@ from shared.domain.prompts import PromptSet
 
 __all__ = [
     "ACK_REPLY",
+    "ASK_DAY_REPLY",
     "ASK_ORDER_NUMBER",
     "CLOSE_REPLY",
+    "COLLECTION_TEXTS",
     "DRAFT_PROMPTS",
     "GREETING_REPLY",
+    "INSTALMENTS_ACCEPTED_REPLY",
+    "INSTALMENTS_MOST_REPLY",
+    "INSTALMENTS_OFFER_REPLY",
+    "NO_INSTALMENTS_REPLY",
+    "OPT_OUT_REPLY",
+    "PROMISE_REPLY",
     "REWRITE_PROMPT",
     "ROUTE_PROMPT",
     "SUMMARIZE_PROMPT",
@@ -43,6 +51,47 @@ UNREADABLE_REPLY = (
     "Pode escrever sua dúvida em texto, por favor?"
 )
 ASK_ORDER_NUMBER = "Pode me informar o número do pedido? Ele aparece no comprovante e no app."
+
+# The billing agent's fixed replies to debtors (shared.agents.debt_collection); `{...}` are
+# filled with the promised day and the computed amounts.
+OPT_OUT_REPLY: Final = (
+    "Pronto! Você não vai mais receber nossas mensagens de cobrança por aqui. Se precisar da "
+    "segunda via, do código PIX ou quiser negociar, é só escrever nesta conversa."
+)
+PROMISE_REPLY: Final = (
+    "Combinado! Registrei que você vai pagar em {day}. Até lá, pausamos os lembretes de "
+    "cobrança. Se precisar da segunda via ou do código PIX, é só pedir aqui."
+)
+ASK_DAY_REPLY: Final = (
+    "Certo! Para eu registrar, em que dia você consegue pagar? Pode me dizer a data ou o dia "
+    "da semana."
+)
+INSTALMENTS_OFFER_REPLY: Final = (
+    "Dá para parcelar o total em aberto de {total} em até {most} vezes de {value}. "
+    "Em quantas vezes você prefere?"
+)
+INSTALMENTS_MOST_REPLY: Final = (
+    "Para o total em aberto de {total}, consigo parcelar em no máximo {most} vezes de {value}. "
+    "Quer parcelar em {most} vezes?"
+)
+INSTALMENTS_ACCEPTED_REPLY: Final = (
+    "Combinado: {count} vezes de {value}, total de {total}. Um analista vai emitir os {count} "
+    "boletos e enviá-los aqui nesta conversa."
+)
+NO_INSTALMENTS_REPLY: Final = (
+    "Para o total em aberto de {total}, não é possível parcelar: cada parcela precisa ser de "
+    "pelo menos {minimum}. Se preferir, me diga em que dia consegue pagar, que eu registro aqui."
+)
+# All of them: the prompt version of an assistant that collects debts covers them.
+COLLECTION_TEXTS: Final = (
+    OPT_OUT_REPLY,
+    PROMISE_REPLY,
+    ASK_DAY_REPLY,
+    INSTALMENTS_OFFER_REPLY,
+    INSTALMENTS_MOST_REPLY,
+    INSTALMENTS_ACCEPTED_REPLY,
+    NO_INSTALMENTS_REPLY,
+)
 
 
 # Templates: `{display_name}` and `{scope}` are the assistant's (see `render`).
@@ -141,6 +190,7 @@ def prompt_version(assistant: str) -> str:
         UNREADABLE_REPLY,
         ASK_ORDER_NUMBER,
         out_of_scope_reply(profile),
+        *(COLLECTION_TEXTS if profile.collects_debts else ()),
     ]
     digest = hashlib.sha256("\n\x00".join(texts).encode()).hexdigest()[:10]
     return f"{profile.name}@{digest}"

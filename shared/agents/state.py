@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-__all__ = ["Draft", "ImageRef", "LlmCall", "Source", "TurnState", "calls_of_turn"]
+from shared.domain.models import ToolResult
+
+__all__ = ["Draft", "ImageRef", "LlmCall", "Source", "TurnState", "calls_of_turn", "tool_source"]
 
 
 class ImageRef(TypedDict):
@@ -28,6 +30,16 @@ class Source(TypedDict, total=False):
     data: dict[str, Any]
 
 
+def tool_source(result: ToolResult) -> Source:
+    """A tool's result as a source: what it returned, or why it failed."""
+    return Source(
+        kind="tool",
+        ref=result.tool,
+        text="",
+        data={"ok": result.ok, "error": result.error, "result": result.data},
+    )
+
+
 class Draft(TypedDict, total=False):
     """A specialist's proposed reply."""
 
@@ -38,6 +50,18 @@ class Draft(TypedDict, total=False):
     used: list[str]
     unanswered: list[str]
     category: str
+    # A billing rule's decision (shared.agents.debt_collection): checked for invented facts
+    # but never judged by the reasoner nor redrafted, then finished or handed off as decided.
+    decided: bool
+    # "handoff" when the decision needs a human, else what the turn did ("promise"...).
+    outcome: str
+    # A handoff whose text already tells the customer who answers next.
+    says_handoff: bool
+    summary: str
+    # What the reply asked for, so the next turn reads the answer ("promise_date").
+    awaits: list[str]
+    # DebtorAction fields as JSON ({"kind": "promise", "promised_for": "2026-11-30"}).
+    actions: list[dict[str, Any]]
 
 
 class LlmCall(TypedDict):
@@ -83,13 +107,18 @@ class TurnState(TypedDict, total=False):
     draft: Draft
     attempts: int
     feedback: str
-    outcome: str  # "answer" | "partial" | "handoff" | "ask" | "close" | "reply"
+    # "answer" | "partial" | "handoff" | "ask" | "close" | "reply" | "opt_out" | "promise"
+    outcome: str
     replies: list[str]
     status: str
     category: str
     summary: str
     tools_used: list[str]
     llm_calls: Annotated[list[LlmCall], _turn_calls]
+    # What the previous turn's reply asked for ("order_number", "promise_date"...).
+    awaited: list[str]
+    # What the debtor agreed to this turn, as DebtorAction fields.
+    actions: list[dict[str, Any]]
     # Kept across turns.
     facts: dict[str, list[str]]
     last_route: str
