@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | 
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install tools browser demo demo-billing up down test test-fast lint eval bench lock bundles clean
+.PHONY: install tools browser demo demo-billing up down test test-fast lint eval bench bench-followups lock bundles clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -67,6 +67,9 @@ eval: install            ## the evaluation set through the real agent graph (ARG
 
 bench: install           ## webhook latency under load against a bare-function floor
 	$(PY) bench/webhook_load.py
+
+bench-followups: install ## a follow-up tick's cost per trail against a bare claim-and-publish floor
+	$(PY) bench/followups_tick.py
 
 bundles: install         ## one deployable directory per function under build/
 	$(PY) scripts/build_bundles.py

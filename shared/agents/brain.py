@@ -177,7 +177,8 @@ class GraphBrain:
 
 def _outcome(state: dict[str, Any], status: TicketStatus) -> str:
     if status is TicketStatus.FINISHED:
-        return "close"
+        # An opt-out finishes the ticket too, but it is not the customer's thanks.
+        return "opt_out" if state.get("outcome") == "opt_out" else "close"
     if status is TicketStatus.TRANSFERRED_TO_ANALYST:
         return "partial" if state.get("outcome") == "partial" else "handoff"
     if state.get("outcome") in ("answer", "ask", "opt_out", "promise"):

@@ -438,8 +438,11 @@ def finish(state: TurnState, runtime: Runtime[AgentContext]) -> TurnState:
         facts = dict(state.get("facts") or {})
         if draft.get("awaits"):
             facts["awaiting"] = list(draft.get("awaits", []))
+        # An opt-out ends the billing conversation: the AI resolved it (F), and the dashboard
+        # no longer counts it as active.
+        opted_out = draft.get("outcome") == "opt_out"
         return _done(
-            TicketStatus.AI_REPLIED,
+            TicketStatus.FINISHED if opted_out else TicketStatus.AI_REPLIED,
             route,
             facts=facts,
             replies=[reply],

@@ -9,6 +9,7 @@ by the next one.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,6 +139,9 @@ class FollowUpService:
         due = self.debts.due_trails(now, limit=self.settings.followup_batch)
         if not due:
             return
+        # Overlapping ticks would otherwise walk the same list in step, each transaction
+        # waiting on the other's lock; shuffled, they mostly claim different trails.
+        random.shuffle(due)
         try:
             number = self.settings.billing_number
         except ValueError as error:

@@ -224,7 +224,18 @@ class LocalStack:
             self.stop()
             raise
 
-    def _start_all(self, timeout: float) -> None:
+    def start_emulators(self, *, timeout: float = 120.0) -> None:
+        """Only the Pub/Sub and Firestore emulators, with the topology (benchmarks use this)."""
+        try:
+            self._spawn_emulators()
+            deadline = time.monotonic() + timeout
+            self._wait_for_emulators(deadline)
+            self.create_topology()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn_emulators(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.config
         gcloud = os.environ.get("GCLOUD", "gcloud")
@@ -252,6 +263,15 @@ class LocalStack:
                 "--quiet",
             ],
         )
+
+    def _wait_for_emulators(self, deadline: float) -> None:
+        cfg = self.config
+        self._wait(f"http://127.0.0.1:{cfg.pubsub_port}/", deadline, "pubsub-emulator")
+        self._wait(f"http://127.0.0.1:{cfg.firestore_port}/", deadline, "firestore-emulator")
+
+    def _start_all(self, timeout: float) -> None:
+        cfg = self.config
+        self._spawn_emulators()
         python = sys.executable
         self._spawn(
             "whatsapp-sim",
@@ -320,8 +340,7 @@ class LocalStack:
             env=cfg.function_env(),
         )
         deadline = time.monotonic() + timeout
-        self._wait(f"http://127.0.0.1:{cfg.pubsub_port}/", deadline, "pubsub-emulator")
-        self._wait(f"http://127.0.0.1:{cfg.firestore_port}/", deadline, "firestore-emulator")
+        self._wait_for_emulators(deadline)
         self.create_topology()
         self._wait(f"http://127.0.0.1:{cfg.tools_hub_port}/healthz", deadline, "tools-hub")
         for function in FUNCTIONS:

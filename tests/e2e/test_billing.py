@@ -34,7 +34,8 @@ def _debtor(run: str, index: int, name: str, amount: str) -> dict[str, Any]:
 
 @pytest.fixture
 def api(pipeline: Pipeline) -> str:
-    return pipeline.stack.config.billing_api_url
+    url: str = pipeline.stack.config.billing_api_url
+    return url
 
 
 def _debt(pipeline: Pipeline, api: str, invoice_id: str) -> dict[str, Any]:

@@ -164,7 +164,7 @@ def test_opt_out_is_confirmed_and_recorded(debtor: Debtor, tools: DebtTools, tex
     assert reply.route == "billing"
     assert reply.texts == [OPT_OUT_REPLY]
     assert reply.actions == [DebtorAction(kind="opt_out")]
-    assert reply.ticket_status is TicketStatus.AI_REPLIED
+    assert reply.ticket_status is TicketStatus.FINISHED
     assert reply.outcome == "opt_out"
     assert reply.handoff_category is None
     assert tools.calls == []

@@ -224,22 +224,23 @@ def test_a_refined_draft_that_sticks_to_the_tool_is_sent(
 def test_a_route_the_assistant_does_not_allow_falls_back_to_its_default(
     standin: VertexStandIn, offline: OfflineReasoner, kb: ScriptedKB, tools: FakeTools
 ) -> None:
-    kb.default["cobranca"] = [kb_hit("cobranca-acordo", "Parcelamos em até 6 vezes.", 0.8)]
+    answer = "Você pode mudar o vencimento uma vez por ano, pelo aplicativo."
+    kb.default["cobranca"] = [kb_hit("cobranca-vencimento", answer, 0.8)]
     standin.script(PRIMARY, text=_route("saf"))
-    standin.script(PRIMARY, text=_draft("Parcelamos em até 6 vezes.", "cobranca-acordo"))
+    standin.script(PRIMARY, text=_draft(answer, "cobranca-vencimento"))
     standin.script(PRIMARY, text=SUPPORTED)
     brain = _brain(standin, offline, kb, tools)
 
     reply = brain.answer(
         BrainRequest(
             conversation=conversation("cobranca"),
-            pending=[message("posso parcelar?", 1)],
+            pending=[message("posso mudar o vencimento do boleto?", 1)],
             turn_id="t-cob",
         )
     )
 
     assert reply.route == "billing"
-    assert reply.texts == ["Parcelamos em até 6 vezes."]
+    assert reply.texts == [answer]
 
 
 @pytest.mark.skipif(
