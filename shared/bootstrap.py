@@ -405,6 +405,7 @@ def console_web() -> ConsoleWeb:
         outbound_topic=settings.topic_outbound,
         templates=FirestoreTemplateStore(_firestore()),
         feedback_store=FirestoreFeedbackStore(_firestore()),
+        debts=debt_store(),
     )
     media = GraphApiMedia(
         base_url=settings.whatsapp_api_base_url,

@@ -31,6 +31,7 @@ from shared.observability import pseudonym
 from shared.ports import (
     Clock,
     ConsoleStore,
+    DebtStore,
     FeedbackStore,
     KnowledgeStore,
     Publisher,
@@ -161,6 +162,8 @@ class ConsoleService:
     outbound_topic: str = "outbound"
     templates: TemplateStore | None = None
     feedback_store: FeedbackStore | None = None
+    # The billing trails, so that a debtor's ticket shows the debt; None without billing.
+    debts: DebtStore | None = None
 
     # ------------------------------------------------------------------ reads
 
@@ -209,7 +212,14 @@ class ConsoleService:
             last_customer_message_at=last,
             window_open=self._window_open(last),
             lines=self.store.conversation_lines(str(row.get("conversation_id", ""))),
+            debt=self._debt(row.get("debt_id")),
         )
+
+    def _debt(self, invoice_id: object) -> dict[str, Any] | None:
+        if not invoice_id or self.debts is None:
+            return None
+        record = self.debts.debt(str(invoice_id))
+        return record.model_dump(mode="json") if record else None
 
     def turns(self, ticket_id: str) -> list[tuple[TurnRecord, AnswerFeedback | None]]:
         """The ticket's AI turns, each with its verdict if one was given."""

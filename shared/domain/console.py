@@ -136,6 +136,8 @@ class TicketView(_Frozen):
     # Free text may be sent (WhatsApp's 24-hour customer-service window is open).
     window_open: bool = False
     lines: list[ChatLine] = Field(default_factory=list)
+    # A billing trail's ticket: the debt and where its trail is (shared.domain.billing.DebtRecord).
+    debt: dict[str, Any] | None = None
 
 
 class AuditRecord(_Frozen):

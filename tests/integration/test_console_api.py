@@ -250,6 +250,7 @@ def test_ticket_shows_the_conversation_and_card(client: Any, keys: Keys, ticket:
     assert view["holder"] == "human"
     assert view["window_open"] is True
     assert view["handoff"]["question"] == "É possível parcelar no boleto?"
+    assert view["debt"] is None  # not a billing trail's ticket
     assert [(line["author"], line["text"]) for line in view["lines"]] == [
         ("customer", "Posso parcelar no boleto?")
     ]
@@ -482,3 +483,40 @@ def test_dev_login_pages_and_csrf(client: Any, ticket: dict[str, str], topics: A
     dashboard = client.get("/dashboard?days=7")
     assert dashboard.status_code == 200
     assert 'id="chart"' in dashboard.get_data(as_text=True)
+
+
+def test_a_debtors_ticket_shows_the_debt_and_its_trail(
+    client: Any, keys: Keys, db: firestore.Client
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.adapters.firestore_debts import FirestoreDebts
+    from shared.billing_policy import trail_policy
+    from shared.domain.billing import Debt, DebtorAction
+
+    db.collection("console_users").document(ANALYST).set({"role": "analyst"})
+    debts = FirestoreDebts(db)
+    now = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+    policy = trail_policy(get_settings())
+    debt = Debt(
+        invoice_id="FAT-77",
+        customer="Bruno Lima",
+        phone="5511988880102",
+        amount="420.00",  # type: ignore[arg-type]
+        due_date="2026-11-12",  # type: ignore[arg-type]
+        pix_code="000201PIX77",
+    )
+    debts.import_debts([debt], now=now, policy=policy)
+    promised = DebtorAction.model_validate({"kind": "promise", "promised_for": "2026-11-27"})
+    debts.apply_action("5511988880102", promised, now=now, policy=policy)
+    db.collection("debts").document("FAT-77").update({"ticket_id": "T-debt-77"})
+    db.collection("tickets").document("T-debt-77").set(
+        {"status": "TA", "assistant": "cobranca", "debt_id": "FAT-77", "conversation_id": "x:1"}
+    )
+    view = client.get("/api/tickets/T-debt-77", headers=_auth(keys)).get_json()
+    assert view["debt"]["debt"]["amount"] == "420.00"
+    assert view["debt"]["trail_status"] == "active"
+    assert view["debt"]["promised_for"] == "2026-11-27"
+    page = client.get("/tickets/T-debt-77", headers=_auth(keys)).get_data(as_text=True)
+    assert 'id="debt"' in page and "FAT-77" in page and "2026-11-27" in page
+    assert "000201PIX77" in page
