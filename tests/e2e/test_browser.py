@@ -8,6 +8,7 @@ its order looked up.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -121,9 +122,11 @@ def test_an_analyst_answers_a_handoff_in_the_console_and_the_ai_learns_it(
     page.goto(f"{console}/dashboard?days=7")
     expect(page.locator("#fig-tickets")).to_be_visible()
     expect(page.locator("svg#chart")).to_be_visible()
-    # The billing figures in the seed's formats (no billing tickets in this run).
-    expect(page.locator("#fig-recovered")).to_have_text("R$ 0,00")
-    expect(page.locator("#fig-paid-conversion")).to_have_text("n/a")
+    # The billing figures in the seed's formats (other tests' billing trails may count here).
+    expect(page.locator("#fig-recovered")).to_have_text(
+        re.compile(r"^R\$ \d{1,3}(\.\d{3})*,\d{2}$")
+    )
+    expect(page.locator("#fig-paid-conversion")).to_have_text(re.compile(r"^(n/a|\d+(\.\d)?%)$"))
 
 
 def test_a_photo_the_ai_could_not_use_shows_on_the_ticket_page(
