@@ -30,7 +30,7 @@ from shared.agents.prompts import (
 from shared.agents.state import Draft, Source, tool_source
 from shared.domain.billing import InstalmentPolicy, format_brl, is_opt_out
 from shared.domain.models import ToolResult
-from shared.domain.promises import PromiseReading, fold, read_promise
+from shared.domain.promises import NUMBER_WORDS, PromiseReading, fold, read_promise
 
 __all__ = [
     "AWAIT_COUNT",
@@ -91,20 +91,7 @@ _DISPUTES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
 )
 
-_COUNT_WORDS: Final = {
-    "dois": 2,
-    "duas": 2,
-    "tres": 3,
-    "quatro": 4,
-    "cinco": 5,
-    "seis": 6,
-    "sete": 7,
-    "oito": 8,
-    "nove": 9,
-    "dez": 10,
-    "onze": 11,
-    "doze": 12,
-}
+_COUNT_WORDS: Final = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 12}
 _COUNT = r"(\d{1,2}|uma|" + "|".join(_COUNT_WORDS) + r")"
 _INSTALMENTS = re.compile(
     r"\bparcel(?:ar|o|amento|ad[oa]|amos|aria|inhas?)\b"
@@ -333,7 +320,7 @@ def _promise(
             outcome="handoff",
             summary=f"Promessa de pagamento para {_day(when)}, {why}. Mensagem: “{_quote(said)}”.",
             category="promessa",
-            )
+        )
         return Decision(draft, sources, [])
     text = PROMISE_REPLY.format(day=_day(when))
     used = ["politica_cobranca"]
@@ -388,7 +375,7 @@ def _instalments(
             outcome="handoff",
             summary=f"Pediu parcelamento, mas {why}. Mensagem: “{_quote(said)}”.",
             category="parcelamento",
-            )
+        )
         return Decision(draft, sources, tools)
     total, ids = found
     most = policy.allowed(total)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.domain.knowledge import file_rows
+from shared.domain.knowledge import blank_cells_absent, file_rows
 
 __all__ = [
     "Debt",
@@ -90,10 +90,7 @@ class Debt(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _blank_cells_are_absent(cls, value: object) -> object:
-        # An empty CSV cell means "not given", not "the empty string".
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if v not in ("", None)}
-        return value
+        return blank_cells_absent(value)
 
     @field_validator("phone", mode="before")
     @classmethod

@@ -12,7 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ImportReport", "KnowledgeEntry", "file_rows", "read_entries", "read_file"]
+__all__ = [
+    "ImportReport",
+    "KnowledgeEntry",
+    "blank_cells_absent",
+    "file_rows",
+    "read_entries",
+    "read_file",
+]
 
 
 class KnowledgeEntry(BaseModel):
@@ -69,10 +76,7 @@ class KnowledgeEntry(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _blank_cells_are_absent(cls, value: object) -> object:
-        # An empty CSV cell means "use the default", not "the empty string".
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if v not in ("", None)}
-        return value
+        return blank_cells_absent(value)
 
 
 @dataclass
@@ -117,6 +121,13 @@ def read_file(path: Path, *, default_namespace: str = "sac") -> ImportReport:
         seen[entry.id] = line
         report.entries.append(entry)
     return report
+
+
+def blank_cells_absent(value: object) -> object:
+    """A row without its empty cells: an empty CSV cell means "not given", not ""."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v not in ("", None)}
+    return value
 
 
 def file_rows(path: Path) -> Iterator[tuple[int, object]]:

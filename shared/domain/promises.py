@@ -14,9 +14,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-__all__ = ["PromiseReading", "fold", "mentioned_date", "promised_date", "read_promise"]
+__all__ = [
+    "NUMBER_WORDS",
+    "PromiseReading",
+    "fold",
+    "mentioned_date",
+    "promised_date",
+    "read_promise",
+]
 
-_NUMBER_WORDS = {
+# Numbers debtors write out: days of the month here, instalment counts in the billing agent.
+NUMBER_WORDS = {
     "um": 1,
     "uma": 1,
     "primeiro": 1,
@@ -30,6 +38,8 @@ _NUMBER_WORDS = {
     "oito": 8,
     "nove": 9,
     "dez": 10,
+    "onze": 11,
+    "doze": 12,
     "quinze": 15,
     "vinte": 20,
     "trinta": 30,
@@ -57,7 +67,7 @@ _WEEKDAYS = {
     "sabado": 5,
     "domingo": 6,
 }
-_NUM = r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")"
+_NUM = r"(\d{1,2}|" + "|".join(NUMBER_WORDS) + r")"
 _NEXT_MONTH = r"(?:do|no|ate o)\s+(?:mes\s+que\s+vem|proximo\s+mes)"
 
 # Each date expression, with how to turn its match into a date (see `_resolve`).
@@ -169,7 +179,7 @@ def _commits(text: str) -> bool:
 
 
 def _number(token: str) -> int:
-    return int(token) if token.isdigit() else _NUMBER_WORDS[token]
+    return int(token) if token.isdigit() else NUMBER_WORDS[token]
 
 
 def _on(year: int, month: int, day: int) -> date | None:
