@@ -37,7 +37,12 @@ from shared.domain.models import (
     TicketStatus,
     conversation_id_for,
 )
-from shared.domain.trail import TrailDecision, TrailPolicy, TrailSnapshot
+from shared.domain.trail import (
+    TrailDecision,
+    TrailPolicy,
+    TrailSnapshot,
+    undeliverable_reason,
+)
 
 __all__ = ["FirestoreDebts", "FirestoreMaintenance", "trail_ticket_id"]
 
@@ -198,6 +203,14 @@ class FirestoreDebts:
             conv = _data(conv_ref.get(transaction=txn))
             ticket = _data(ticket_ref.get(transaction=txn))
             contact = _data(contact_ref.get(transaction=txn))
+            last_key = doc.get("last_notice_key")
+            last_send = (
+                _data(
+                    self._db.collection("outbound_messages").document(last_key).get(transaction=txn)
+                )
+                if last_key
+                else {}
+            )
             # Transactions read before they write: the conversation's open ticket too.
             open_id = conv.get("open_ticket_id")
             open_status = (
@@ -229,6 +242,7 @@ class FirestoreDebts:
                 holder=conv.get("holder"),
                 opted_out=bool(contact.get("billing_opt_out")),
                 last_customer_message_at=conv.get("last_customer_message_at"),
+                undeliverable=undeliverable_reason(last_send),
             )
             decision = decide(snapshot)
             if decision.action == "skip":
@@ -305,6 +319,7 @@ class FirestoreDebts:
                     ),
                     "outbox_pending": True,
                     "last_sent_at": now,
+                    "last_notice_key": message.idempotency_key,
                     "sent_steps": firestore.ArrayUnion(
                         [
                             {

@@ -55,6 +55,8 @@ class TrailStatus(StrEnum):
     HUMAN = "human"
     EXHAUSTED = "exhausted"
     CANCELLED = "cancelled"
+    # WhatsApp could not deliver to the number (not on WhatsApp, or blocked): no point going on.
+    UNDELIVERABLE = "undeliverable"
 
 
 def normalise_phone(value: str) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "parse_cadence",
     "parse_days",
     "template_parameters",
+    "undeliverable_reason",
 ]
 
 # WhatsApp lets a business write free text only this long after the customer's last message.
@@ -206,6 +207,8 @@ class TrailSnapshot(BaseModel):
     holder: str | None = None
     opted_out: bool = False
     last_customer_message_at: datetime | None = None
+    # Why the last notice could not be delivered to this number, if it could not.
+    undeliverable: str = ""
 
 
 class TrailDecision(BaseModel):
@@ -223,6 +226,30 @@ class TrailDecision(BaseModel):
     message: OutboundMessage | None = None
     next_step: int | None = None
     next_due_at: datetime | None = None
+
+
+# Meta's codes for a recipient no message can reach: the number is not on WhatsApp, has not
+# accepted the terms, or blocked the business. Other failures (a template's parameters, rate
+# limits) are the business's to fix and do not stop a debtor's trail.
+_UNDELIVERABLE_CODES = {131026: "WhatsApp could not deliver to this number (131026)"}
+
+
+def undeliverable_reason(send_record: Mapping[str, object]) -> str:
+    """Why outbound's record of a notice says the number cannot be reached; "" if it does not.
+
+    Meta answers the send itself with the error, or accepts it and reports a `failed` status
+    later; outbound keeps the first as `error_code` and the second as `delivery_errors`.
+    """
+    codes: list[object] = []
+    if send_record.get("status") == "failed":
+        codes.append(send_record.get("error_code"))
+    errors = send_record.get("delivery_errors")
+    if isinstance(errors, list):
+        codes.extend(e.get("code") for e in errors if isinstance(e, dict))
+    for code in codes:
+        if isinstance(code, int) and code in _UNDELIVERABLE_CODES:
+            return _UNDELIVERABLE_CODES[code]
+    return ""
 
 
 def template_parameters(debt: Debt) -> list[str]:
@@ -250,6 +277,10 @@ def decide(
         return TrailDecision(action="skip", reason="not due")
     if snapshot.opted_out:
         return TrailDecision(action="stop", status=TrailStatus.OPTED_OUT, reason="debtor opted out")
+    if snapshot.undeliverable:
+        return TrailDecision(
+            action="stop", status=TrailStatus.UNDELIVERABLE, reason=snapshot.undeliverable
+        )
     if snapshot.ticket_id is not None and (
         snapshot.ticket_with_human or snapshot.holder == "human"
     ):

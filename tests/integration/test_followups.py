@@ -524,3 +524,39 @@ def test_without_a_billing_number_due_trails_wait_and_the_tick_says_why(
     assert "set BILLING_PHONE_NUMBER_ID" in caplog.text
     assert _sent(topics) == [] and rig.debt_doc()["attempts"] == 0
     assert "sent:1" in rig.tick()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # Meta refused the send itself...
+        {"status": "failed", "error_code": 131026},
+        # ...or accepted it and reported a failed status afterwards.
+        {"status": "sent", "delivery_errors": [{"code": 131026, "title": "Undeliverable"}]},
+    ],
+)
+def test_a_number_whatsapp_cannot_reach_ends_the_trail(
+    rig: Rig, topics: dict[str, str], failure: dict[str, Any]
+) -> None:
+    rig.load(_debt())
+    rig.tick()
+    rig.db.collection("outbound_messages").document("trail:FAT-1:1").set(failure)
+    rig.at(sp(11, 25, 11))
+    assert "stopped:1" in rig.tick()
+    assert [s["idempotency_key"] for s in _sent(topics)] == ["trail:FAT-1:1"]
+    record = rig.debts.debt("FAT-1")
+    assert record is not None and record.trail_status is TrailStatus.UNDELIVERABLE
+    assert "131026" in record.stopped_reason
+
+
+def test_a_failure_that_is_not_the_numbers_keeps_the_trail_going(
+    rig: Rig, topics: dict[str, str]
+) -> None:
+    rig.load(_debt())
+    rig.tick()
+    # A template parameter error is the business's to fix, not a reason to give up on a debtor.
+    rig.db.collection("outbound_messages").document("trail:FAT-1:1").set(
+        {"status": "failed", "error_code": 132000}
+    )
+    rig.at(sp(11, 25, 11))
+    assert "sent:1" in rig.tick()

@@ -18,6 +18,7 @@ from shared.domain.trail import (
     parse_cadence,
     parse_days,
     template_parameters,
+    undeliverable_reason,
 )
 from shared.domain.whatsapp_templates import TemplateCategory, TemplateStatus, WhatsAppTemplate
 from shared.settings import Settings
@@ -267,3 +268,18 @@ def test_a_debt_imported_overdue_starts_its_trail_at_once() -> None:
     later = DEBT.model_copy(update={"due_date": date(2026, 12, 1)})
     assert POLICY.first_due(later, imported) == sp(2026, 12, 1, 8)
     assert template_parameters(later)[3] == "01/12/2026"
+
+
+def test_an_unreachable_number_stops_the_trail_and_other_failures_do_not() -> None:
+    assert "131026" in undeliverable_reason({"status": "failed", "error_code": 131026})
+    assert "131026" in undeliverable_reason({"delivery_errors": [{"code": 131026}]})
+    assert undeliverable_reason({"status": "failed", "error_code": 132000}) == ""
+    assert undeliverable_reason({"status": "sent", "error_code": 131026}) == ""
+    assert undeliverable_reason({}) == ""
+    decision = decide(
+        _snapshot(undeliverable="WhatsApp could not deliver to this number (131026)"),
+        now=sp(2026, 11, 23, 10),
+        policy=POLICY,
+        templates=_lookup,
+    )
+    assert (decision.action, decision.status) == ("stop", TrailStatus.UNDELIVERABLE)
