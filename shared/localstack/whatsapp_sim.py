@@ -1331,7 +1331,11 @@ class WhatsAppSimulator:
             _redact(wa_id),
             status,
         )
-        answer: dict[str, Any] = {"message_id": message_id, "webhook_status": status}
+        answer: dict[str, Any] = {
+            "message_id": message_id,
+            "webhook_status": status,
+            "phone_number_id": phone_number_id,
+        }
         if media_id is not None:
             answer["media_id"] = media_id
         return _json_response(answer)

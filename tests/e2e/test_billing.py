@@ -56,7 +56,7 @@ def _says(pipeline: Pipeline, debtor: dict[str, Any], text: str) -> None:
     ).json()
     assert reply["webhook_status"] == 200, reply
     # The simulator sends the reply to the number that wrote: the billing number.
-    assert reply.get("phone_number_id", BILLING_NUMBER) == BILLING_NUMBER
+    assert reply["phone_number_id"] == BILLING_NUMBER
 
 
 def test_a_trail_from_import_to_payment_opt_out_and_promise(pipeline: Pipeline, api: str) -> None:

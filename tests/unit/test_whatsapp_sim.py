@@ -496,6 +496,29 @@ def test_inbound_defaults_and_overrides(quiet_client: httpx.Client, receiver: Re
     assert quiet_client.post("/_sim/inbound", json={"text": "sem remetente"}).status_code == 400
 
 
+def test_a_reply_goes_to_the_business_number_that_last_wrote(
+    quiet_client: httpx.Client, receiver: Receiver
+) -> None:
+    first = quiet_client.post("/_sim/inbound", json={"from": CUSTOMER, "text": "oi"}).json()
+    assert first["phone_number_id"] == "100000000000001"
+    billing = quiet_client.post(
+        "/v23.0/100000000000002/messages", json=_text(body="Lembrete"), headers=AUTH
+    )
+    assert billing.status_code == 200
+    reply = quiet_client.post("/_sim/inbound", json={"from": CUSTOMER, "text": "PARAR"}).json()
+    assert reply["phone_number_id"] == "100000000000002"
+    # Another customer, never written to, still writes to the default number.
+    other = quiet_client.post("/_sim/inbound", json={"from": OTHER, "text": "oi"}).json()
+    assert other["phone_number_id"] == "100000000000001"
+    posted = receiver.wait_for(lambda items: len(items) >= 3)
+    numbers = [
+        p.json()["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"]
+        for p in posted
+        if "messages" in p.json()["entry"][0]["changes"][0]["value"]
+    ]
+    assert numbers == ["100000000000001", "100000000000002", "100000000000001"]
+
+
 def test_inbound_image_is_stored_as_media(quiet_client: httpx.Client, receiver: Receiver) -> None:
     picture = b"\x89PNG\r\n\x1a\nfake"
     response = quiet_client.post(
