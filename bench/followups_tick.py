@@ -41,7 +41,7 @@ from shared.adapters.pubsub import PubSubPublisher  # noqa: E402
 from shared.billing_policy import trail_policy  # noqa: E402
 from shared.clock import ManualClock  # noqa: E402
 from shared.domain.billing import Debt  # noqa: E402
-from shared.domain.whatsapp_templates import WhatsAppTemplate  # noqa: E402
+from shared.domain.whatsapp_templates import read_templates  # noqa: E402
 from shared.handlers.followups import FollowUpService  # noqa: E402
 from shared.localstack.stack import LocalStack, StackConfig, temporary_env  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -101,8 +101,8 @@ def run(count: int, project: str) -> int:
     )
     policy = trail_policy(settings)
     templates = FirestoreTemplateStore(db)
-    for line in (ROOT / "samples" / "whatsapp_templates.jsonl").read_text().splitlines():
-        templates.save_template(WhatsAppTemplate.model_validate_json(line), create=False)
+    for template in read_templates(ROOT / "samples" / "whatsapp_templates.jsonl"):
+        templates.save_template(template, create=False)
     debts = FirestoreDebts(db)
     clock = ManualClock(NOW)
     service = FollowUpService(

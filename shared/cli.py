@@ -196,21 +196,10 @@ def followups_tick() -> int:
 
 def templates_import(path: Path) -> int:
     """Register WhatsApp templates (one JSON object a line) as Meta approved them."""
-    from pydantic import ValidationError
-
     from shared.bootstrap import template_store
-    from shared.domain.billing import validation_problems
-    from shared.domain.whatsapp_templates import WhatsAppTemplate
+    from shared.domain.whatsapp_templates import read_templates
 
-    templates: list[WhatsAppTemplate] = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            templates.append(WhatsAppTemplate.model_validate_json(text))
-        except ValidationError as error:
-            print(f"{path}:{line}: {validation_problems(error)}", file=sys.stderr)
-            return 2
+    templates = read_templates(path)
     store = template_store()
     for template in templates:
         store.save_template(template, create=False)

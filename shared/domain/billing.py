@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from shared.domain.knowledge import blank_cells_absent, file_rows
+from shared.domain.problems import validation_problems
 
 __all__ = [
     "Debt",
@@ -235,14 +236,6 @@ def _plain(text: str) -> str:
 def is_opt_out(text: str) -> bool:
     """Does the debtor ask to stop receiving billing messages ("parar", "sair", ...)."""
     return bool(_OPT_OUT.search(_plain(text)))
-
-
-def validation_problems(error: ValidationError) -> str:
-    """A pydantic error as `field: message; ...`, without the input (it holds phone numbers)."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
-        for e in error.errors(include_input=False, include_url=False)
-    )
 
 
 @dataclass

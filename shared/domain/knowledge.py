@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.domain.problems import validation_problems
+
 __all__ = [
     "ImportReport",
     "KnowledgeEntry",
@@ -109,11 +111,7 @@ def read_file(path: Path, *, default_namespace: str = "sac") -> ImportReport:
         try:
             entry = KnowledgeEntry.model_validate(row)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
-                for e in error.errors(include_input=False, include_url=False)
-            )
-            report.skipped.append((line, problems))
+            report.skipped.append((line, validation_problems(error)))
             continue
         if entry.id in seen:
             report.skipped.append((line, f"id {entry.id} repeats line {seen[entry.id]}"))

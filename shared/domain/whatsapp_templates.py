@@ -10,14 +10,25 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from shared.domain.problems import validation_problems
 
 __all__ = [
     "TemplateCategory",
     "TemplateError",
     "TemplateStatus",
     "WhatsAppTemplate",
+    "read_templates",
     "template_id",
 ]
 
@@ -116,3 +127,16 @@ class WhatsAppTemplate(BaseModel):
                     "tabs or more than four spaces in a row"
                 )
         return _PLACEHOLDER.sub(lambda m: values[int(m.group(1)) - 1], self.body)
+
+
+def read_templates(path: Path) -> list[WhatsAppTemplate]:
+    """Templates from a JSONL file, one a line; ValueError naming the first bad line."""
+    templates: list[WhatsAppTemplate] = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            templates.append(WhatsAppTemplate.model_validate_json(text))
+        except ValidationError as error:
+            raise ValueError(f"{path}:{line}: {validation_problems(error)}") from None
+    return templates

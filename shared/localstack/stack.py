@@ -453,16 +453,12 @@ class LocalStack:
         from google.cloud import firestore
 
         from shared.adapters.firestore_templates_feedback import FirestoreTemplateStore
-        from shared.domain.whatsapp_templates import WhatsAppTemplate
+        from shared.domain.whatsapp_templates import read_templates
 
+        templates = read_templates(path)
         with temporary_env(self.config.emulator_env()):
             # A client of its own: the stack may be one of several in a test process.
             store = FirestoreTemplateStore(firestore.Client(project=self.config.project))
-            templates = [
-                WhatsAppTemplate.model_validate_json(line)
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
             for template in templates:
                 store.save_template(template, create=False)
         logger.info("registered %d WhatsApp template(s) from %s", len(templates), path)

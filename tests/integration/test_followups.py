@@ -33,7 +33,7 @@ from shared.domain.models import (
     TicketStatus,
 )
 from shared.domain.trail import decide
-from shared.domain.whatsapp_templates import WhatsAppTemplate
+from shared.domain.whatsapp_templates import read_templates
 from shared.handlers.agent_turn import AgentTurnService
 from shared.handlers.followups import FollowUpService
 from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
@@ -92,8 +92,8 @@ class Rig:
         self.debts = FirestoreDebts(db)
         self.kb = FirestoreKnowledgeBase(db, _HashEmbedder())
         templates = FirestoreTemplateStore(db)
-        for line in TEMPLATES.read_text(encoding="utf-8").splitlines():
-            templates.save_template(WhatsAppTemplate.model_validate_json(line), create=False)
+        for template in read_templates(TEMPLATES):
+            templates.save_template(template, create=False)
         self.service = FollowUpService(
             debts=self.debts,
             maintenance=FirestoreMaintenance(db),

@@ -137,4 +137,3 @@ def message(text: str, index: int, *, type_: str = "text", media_id: str | None 
         media_id=media_id,
         wakes_agent=True,
     )
-

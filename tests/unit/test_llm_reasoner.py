@@ -36,7 +36,6 @@ PRIMARY = "gemini-2.5-flash"
 FALLBACK = "gemini-2.5-flash-lite"
 
 
-
 @pytest.fixture(autouse=True)
 def _offline(request: pytest.FixtureRequest) -> None:
     if not request.node.name.startswith("test_live_"):

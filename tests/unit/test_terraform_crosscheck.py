@@ -1146,9 +1146,7 @@ LOG_LINES: dict[str, tuple[LogLine, ...]] = {
             ("turn-1f2e", 2, "c-1", "sac", 812.4),
             labels={"route": "sac"},
         ),
-        LogLine(
-            _AGENT, _TURN, ("turn-1f2f", 1, "c-1", "human", 95.0), labels={"route": "human"}
-        ),
+        LogLine(_AGENT, _TURN, ("turn-1f2f", 1, "c-1", "human", 95.0), labels={"route": "human"}),
         LogLine(
             _AGENT,
             "turn for %s skipped: another turn holds the lease",

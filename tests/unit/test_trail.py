@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +21,12 @@ from shared.domain.trail import (
     template_parameters,
     undeliverable_reason,
 )
-from shared.domain.whatsapp_templates import TemplateCategory, TemplateStatus, WhatsAppTemplate
+from shared.domain.whatsapp_templates import (
+    TemplateCategory,
+    TemplateStatus,
+    WhatsAppTemplate,
+    read_templates,
+)
 from shared.settings import Settings
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -283,3 +289,17 @@ def test_an_unreachable_number_stops_the_trail_and_other_failures_do_not() -> No
         templates=_lookup,
     )
     assert (decision.action, decision.status) == ("stop", TrailStatus.UNDELIVERABLE)
+
+
+def test_the_sample_templates_fit_the_billing_values(tmp_path: Path) -> None:
+    samples = read_templates(
+        Path(__file__).resolve().parents[2] / "samples/whatsapp_templates.jsonl"
+    )
+    assert [t.name for t in samples] == list(POLICY.templates)
+    for template in samples:
+        assert template.status is TemplateStatus.APPROVED
+        assert "R$ 189,90" in template.fill(template_parameters(DEBT))
+    broken = tmp_path / "t.jsonl"
+    broken.write_text(samples[0].model_dump_json() + "\n\n" + '{"name": "Bad Name"}\n')
+    with pytest.raises(ValueError, match=r"t\.jsonl:3: name: String should match"):
+        read_templates(broken)
