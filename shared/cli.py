@@ -168,10 +168,12 @@ def debts_pay(invoice_id: str, amount: str | None, cancel: bool) -> int:
     from shared.domain.billing import PaymentEvent, validation_problems
 
     try:
-        event = PaymentEvent(
-            invoice_id=invoice_id,
-            status="cancelled" if cancel else "paid",
-            amount_paid=amount,  # type: ignore[arg-type]
+        event = PaymentEvent.model_validate(
+            {
+                "invoice_id": invoice_id,
+                "status": "cancelled" if cancel else "paid",
+                "amount_paid": amount,
+            }
         )
     except ValidationError as error:
         print(f"atende debts: {validation_problems(error)}", file=sys.stderr)

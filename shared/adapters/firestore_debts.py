@@ -22,7 +22,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.adapters.firestore_store import run_transaction
+from shared.adapters.firestore_store import run_transaction, snapshot_data
 from shared.domain.billing import (
     Debt,
     DebtorAction,
@@ -32,6 +32,8 @@ from shared.domain.billing import (
     TrailStatus,
 )
 from shared.domain.models import (
+    WITH_AI,
+    WITH_ANALYST,
     Holder,
     OutboundMessage,
     TicketStatus,
@@ -48,8 +50,6 @@ __all__ = ["FirestoreDebts", "FirestoreMaintenance", "trail_ticket_id"]
 
 logger = logging.getLogger(__name__)
 
-_WITH_HUMAN = (TicketStatus.TRANSFERRED_TO_ANALYST.value, TicketStatus.TRANSFERRED_BY_ANALYST.value)
-_ACTIVE_TICKET = (TicketStatus.AI_REPLIED.value, TicketStatus.AWAITING_AI.value)
 _CLOSED_TRAILS = (TrailStatus.PAID.value, TrailStatus.CANCELLED.value)
 
 
@@ -60,10 +60,6 @@ def trail_ticket_id(invoice_id: str) -> str:
 
 def _digest(debt: Debt) -> str:
     return hashlib.sha256(json.dumps(debt.stored_fields(), sort_keys=True).encode()).hexdigest()
-
-
-def _data(snapshot: Any) -> dict[str, Any]:
-    return (snapshot.to_dict() or {}) if snapshot.exists else {}
 
 
 def _debt_of(doc: dict[str, Any]) -> Debt:
@@ -120,7 +116,7 @@ class FirestoreDebts:
         digest = _digest(debt)
 
         def work(txn: Any) -> str:
-            doc = _data(ref.get(transaction=txn))
+            doc = snapshot_data(ref.get(transaction=txn))
             if not doc:
                 txn.create(
                     ref,
@@ -154,13 +150,13 @@ class FirestoreDebts:
 
     def debt(self, invoice_id: str) -> DebtRecord | None:
         """One debt, or None."""
-        doc = _data(self._debts.document(invoice_id).get())
+        doc = snapshot_data(self._debts.document(invoice_id).get())
         return _record_of(doc) if doc else None
 
     def debts_of(self, phone: str) -> list[DebtRecord]:
         """Every debt of this phone, newest due date first."""
         query = self._debts.where(filter=FieldFilter("phone", "==", phone))
-        records = [_record_of(_data(snap)) for snap in query.stream()]
+        records = [_record_of(snapshot_data(snap)) for snap in query.stream()]
         return sorted(records, key=lambda r: r.debt.due_date, reverse=True)
 
     def due_trails(self, now: datetime, *, limit: int) -> list[str]:
@@ -188,7 +184,7 @@ class FirestoreDebts:
         debt_ref = self._debts.document(invoice_id)
 
         def work(txn: Any) -> TrailDecision:
-            doc = _data(debt_ref.get(transaction=txn))
+            doc = snapshot_data(debt_ref.get(transaction=txn))
             if not doc:
                 return TrailDecision(action="skip", reason="no such debt")
             debt = _debt_of(doc)
@@ -200,12 +196,12 @@ class FirestoreDebts:
                 ticket_id or trail_ticket_id(invoice_id)
             )
             contact_ref = self._db.collection("contacts").document(debt.phone)
-            conv = _data(conv_ref.get(transaction=txn))
-            ticket = _data(ticket_ref.get(transaction=txn))
-            contact = _data(contact_ref.get(transaction=txn))
+            conv = snapshot_data(conv_ref.get(transaction=txn))
+            ticket = snapshot_data(ticket_ref.get(transaction=txn))
+            contact = snapshot_data(contact_ref.get(transaction=txn))
             last_key = doc.get("last_notice_key")
             last_send = (
-                _data(
+                snapshot_data(
                     self._db.collection("outbound_messages").document(last_key).get(transaction=txn)
                 )
                 if last_key
@@ -214,9 +210,9 @@ class FirestoreDebts:
             # Transactions read before they write: the conversation's open ticket too.
             open_id = conv.get("open_ticket_id")
             open_status = (
-                _data(self._db.collection("tickets").document(open_id).get(transaction=txn)).get(
-                    "status"
-                )
+                snapshot_data(
+                    self._db.collection("tickets").document(open_id).get(transaction=txn)
+                ).get("status")
                 if open_id and open_id != ticket_ref.id
                 else ticket.get("status")
             )
@@ -234,7 +230,7 @@ class FirestoreDebts:
                 ticket_with_human=bool(
                     ticket_id
                     and (
-                        ticket.get("status") in _WITH_HUMAN
+                        ticket.get("status") in WITH_ANALYST
                         or ticket.get("handoff")
                         or ticket.get("intervened")
                     )
@@ -298,7 +294,7 @@ class FirestoreDebts:
                     "contact_name": conv.get("contact_name") or debt.customer,
                     "updated_at": now,
                 }
-                if open_status not in (*_ACTIVE_TICKET, *_WITH_HUMAN):
+                if open_status not in WITH_AI | WITH_ANALYST:
                     # The debtor's replies belong to this trail's ticket from now on.
                     conv_update["open_ticket_id"] = ticket_ref.id
                 txn.set(conv_ref, conv_update, merge=True)
@@ -347,7 +343,7 @@ class FirestoreDebts:
         query = self._debts.where(filter=FieldFilter("outbox_pending", "==", True)).limit(limit)
         notices: list[tuple[str, OutboundMessage]] = []
         for snap in query.stream():
-            for raw in (_data(snap).get("outbox") or {}).values():
+            for raw in (snapshot_data(snap).get("outbox") or {}).values():
                 notices.append((snap.id, OutboundMessage.model_validate(raw)))
         return notices
 
@@ -356,7 +352,7 @@ class FirestoreDebts:
         ref = self._debts.document(invoice_id)
 
         def work(txn: Any) -> None:
-            outbox = dict(_data(ref.get(transaction=txn)).get("outbox") or {})
+            outbox = dict(snapshot_data(ref.get(transaction=txn)).get("outbox") or {})
             outbox.pop(_field_key(idempotency_key), None)
             txn.update(ref, {"outbox": outbox, "outbox_pending": bool(outbox)})
 
@@ -369,14 +365,14 @@ class FirestoreDebts:
         ref = self._debts.document(event.invoice_id)
 
         def work(txn: Any) -> str:
-            doc = _data(ref.get(transaction=txn))
+            doc = snapshot_data(ref.get(transaction=txn))
             if not doc:
                 return "unknown"
             if doc.get("trail_status") in _CLOSED_TRAILS:
                 return "already"
             ticket_id = doc.get("ticket_id")
             ticket_ref = self._db.collection("tickets").document(ticket_id) if ticket_id else None
-            ticket = _data(ticket_ref.get(transaction=txn)) if ticket_ref else {}
+            ticket = snapshot_data(ticket_ref.get(transaction=txn)) if ticket_ref else {}
             paid = event.status == "paid"
             amount = event.amount_paid if event.amount_paid is not None else None
             if paid and amount is None:
@@ -402,7 +398,7 @@ class FirestoreDebts:
                     update["paid"] = True
                     update["amount_recovered"] = float(amount or 0)
                     update["paid_at"] = event.paid_at or now
-                if ticket.get("status") in _ACTIVE_TICKET:
+                if ticket.get("status") in WITH_AI:
                     update["status"] = TicketStatus.FINISHED.value
                     update["finished_by"] = "payment" if paid else "cancelled"
                 txn.update(ticket_ref, update)
@@ -434,7 +430,7 @@ class FirestoreDebts:
         self, ref: Any, action: DebtorAction, now: datetime, policy: TrailPolicy
     ) -> Callable[[Any], bool]:
         def work(txn: Any) -> bool:
-            doc = _data(ref.get(transaction=txn))
+            doc = snapshot_data(ref.get(transaction=txn))
             if doc.get("trail_status") != TrailStatus.ACTIVE.value:
                 return False
             update: dict[str, Any] = {"updated_at": now}
@@ -501,7 +497,7 @@ class FirestoreMaintenance:
 
     def _finisher(self, ref: Any, cutoff: datetime, now: datetime) -> Callable[[Any], bool]:
         def work(txn: Any) -> bool:
-            ticket = _data(ref.get(transaction=txn))
+            ticket = snapshot_data(ref.get(transaction=txn))
             if ticket.get("status") != TicketStatus.AI_REPLIED.value:
                 return False
             updated = ticket.get("updated_at")
@@ -509,7 +505,9 @@ class FirestoreMaintenance:
                 return False
             debt_id = ticket.get("debt_id")
             if debt_id:
-                debt = _data(self._db.collection("debts").document(debt_id).get(transaction=txn))
+                debt = snapshot_data(
+                    self._db.collection("debts").document(debt_id).get(transaction=txn)
+                )
                 if debt.get("trail_status") == TrailStatus.ACTIVE.value:
                     # The next reminder is the follow-up the debtor has not answered yet.
                     return False
@@ -535,7 +533,7 @@ class FirestoreMaintenance:
             ref = snap.reference
 
             def work(txn: Any, ref: Any = ref) -> bool:
-                lease = _data(ref.get(transaction=txn))
+                lease = snapshot_data(ref.get(transaction=txn))
                 if not lease or lease.get("expires_at") is None or lease["expires_at"] >= now:
                     return False
                 txn.delete(ref)

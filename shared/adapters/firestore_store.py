@@ -13,6 +13,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import (
+    WITH_AI,
+    WITH_ANALYST,
     Conversation,
     Holder,
     InboundMessage,
@@ -26,7 +28,13 @@ from shared.domain.models import (
     Turn,
 )
 
-__all__ = ["ContentionError", "FirestoreStore", "run_transaction", "ticket_id_for"]
+__all__ = [
+    "ContentionError",
+    "FirestoreStore",
+    "run_transaction",
+    "snapshot_data",
+    "ticket_id_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +42,6 @@ T = TypeVar("T")
 
 # How long dedupe and lease documents live before Firestore's TTL policy removes them.
 _EVENT_RETENTION = timedelta(days=30)
-_OPEN = (TicketStatus.AWAITING_AI, TicketStatus.AI_REPLIED)
-_WITH_HUMAN = (TicketStatus.TRANSFERRED_TO_ANALYST, TicketStatus.TRANSFERRED_BY_ANALYST)
 
 
 def ticket_id_for(first_message_id: str) -> str:
@@ -93,13 +99,13 @@ class FirestoreStore:
 
         def work(txn: Any) -> Recorded:
             conv = conv_ref.get(transaction=txn)
-            conv_data = _data(conv)
+            conv_data = snapshot_data(conv)
             holder = conv_data.get("holder", Holder.AI.value)
             ticket_id = conv_data.get("open_ticket_id")
             ticket_data: dict[str, Any] = {}
             if ticket_id:
                 ticket = self._tickets().document(ticket_id).get(transaction=txn)
-                ticket_data = _data(ticket)
+                ticket_data = snapshot_data(ticket)
             status = ticket_data.get("status")
             pending = message.wakes_agent and holder == Holder.AI.value
             conv_update: dict[str, Any] = {
@@ -116,7 +122,7 @@ class FirestoreStore:
                 conv_update["last_customer_message_at"] = message.timestamp
                 # Our own clock, not WhatsApp's (whole seconds): the quiet period counts from it.
                 conv_update["last_inbound_at"] = firestore.SERVER_TIMESTAMP
-                if status in _OPEN or status in _WITH_HUMAN:
+                if status in WITH_AI or status in WITH_ANALYST:
                     # The billing dashboard's response rate counts tickets the customer
                     # answered (a trail's ticket is opened by the business, not by them).
                     ticket_update: dict[str, Any] = {"customer_replied": True}
@@ -159,7 +165,7 @@ class FirestoreStore:
 
         def work(txn: Any) -> bool:
             conv = conv_ref.get(transaction=txn)
-            ticket_id = _data(conv).get("open_ticket_id")
+            ticket_id = snapshot_data(conv).get("open_ticket_id")
             txn.create(msg_ref, _message_doc(message, pending=False, ticket_id=ticket_id))
             txn.set(
                 conv_ref,
@@ -216,7 +222,7 @@ class FirestoreStore:
         def work(txn: Any) -> bool:
             snap = ref.get(transaction=txn)
             if snap.exists:
-                data = _data(snap)
+                data = snapshot_data(snap)
                 if (
                     data.get("owner") != owner
                     and data.get("expires_at")
@@ -255,7 +261,7 @@ class FirestoreStore:
         snap = self._conversations().document(conversation_id).get()
         if not snap.exists:
             return None
-        data = _data(snap)
+        data = snapshot_data(snap)
         return Conversation(conversation_id=conversation_id, **data)
 
     def pending_messages(self, conversation_id: str) -> list[InboundMessage]:
@@ -265,7 +271,7 @@ class FirestoreStore:
             .where(filter=FieldFilter("conversation_id", "==", conversation_id))
             .where(filter=FieldFilter("pending", "==", True))
         )
-        docs = [_data(snap) for snap in query.stream()]
+        docs = [snapshot_data(snap) for snap in query.stream()]
         docs.sort(key=lambda d: (d["timestamp"], d.get("received_at") or d["timestamp"]))
         return [_message_from_doc(d) for d in docs]
 
@@ -281,7 +287,7 @@ class FirestoreStore:
         )
         rows: list[tuple[datetime, str, str]] = []
         for snap in messages:
-            d = _data(snap)
+            d = snapshot_data(snap)
             role = "business" if d.get("direction") == "echo" else "customer"
             rows.append((d["timestamp"], role, d.get("text", "")))
         turns = (
@@ -292,7 +298,7 @@ class FirestoreStore:
             .stream()
         )
         for snap in turns:
-            d = _data(snap)
+            d = snapshot_data(snap)
             for reply in d.get("replies", []):
                 rows.append((d["created_at"], "assistant", reply.get("text", "")))
         rows.sort(key=lambda r: r[0])
@@ -321,7 +327,7 @@ class FirestoreStore:
             if any(not s.exists or not s.get("pending") for s in snaps):
                 return False
             conv = conv_ref.get(transaction=txn)
-            ticket_id = _data(conv).get("open_ticket_id")
+            ticket_id = snapshot_data(conv).get("open_ticket_id")
             for ref in refs:
                 txn.update(ref, {"pending": False, "turn_id": turn.turn_id})
             txn.set(
@@ -386,7 +392,7 @@ class FirestoreStore:
 
         def work(txn: Any) -> SendClaim:
             snap = ref.get(transaction=txn)
-            data = _data(snap)
+            data = snapshot_data(snap)
             status = data.get("status")
             # A parked send is replayed by an operator, never by a stray redelivery.
             if status in (
@@ -442,7 +448,7 @@ class FirestoreStore:
             {"status": SendOutcome.TRANSIENT_FAILURE.value, "last_error": error[:500]},
             merge=True,
         )
-        return int(_data(ref.get()).get("attempts", 1))
+        return int(snapshot_data(ref.get()).get("attempts", 1))
 
     def give_up_send(self, key: str, reason: str) -> None:
         """No more attempts: the message is parked as a dead letter."""
@@ -475,7 +481,7 @@ class ContentionError(RuntimeError):
     """A transaction lost every retry to concurrent writers."""
 
 
-def _data(snapshot: Any) -> dict[str, Any]:
+def snapshot_data(snapshot: Any) -> dict[str, Any]:
     """A snapshot's fields; empty when the document does not exist."""
     return (snapshot.to_dict() or {}) if snapshot.exists else {}
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.domain.billing import DebtorAction
 
 __all__ = [
+    "WITH_AI",
+    "WITH_ANALYST",
     "AgentTurnRequest",
     "BrainReply",
     "BrainRequest",
@@ -40,6 +42,14 @@ class TicketStatus(StrEnum):
     TRANSFERRED_BY_ANALYST = "TAF"
     AI_REPLIED = "IAR"
     AWAITING_AI = "IAN"
+
+
+# The AI holds the ticket (awaiting it, or awaiting the customer after its answer).
+WITH_AI: frozenset[TicketStatus] = frozenset({TicketStatus.AWAITING_AI, TicketStatus.AI_REPLIED})
+# An analyst holds it.
+WITH_ANALYST: frozenset[TicketStatus] = frozenset(
+    {TicketStatus.TRANSFERRED_TO_ANALYST, TicketStatus.TRANSFERRED_BY_ANALYST}
+)
 
 
 class Holder(StrEnum):

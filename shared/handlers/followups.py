@@ -93,7 +93,7 @@ class FollowUpService:
     def handle(self, message: PubSubMessage) -> str:
         """Run the tick; raise TickFailed if any part failed, after trying every part."""
         try:
-            Tick.model_validate_json(message.data or b"{}")
+            Tick.model_validate_json(message.data)
         except ValidationError as error:
             problems = error.errors(include_input=False, include_url=False)[:3]
             raise PoisonMessage(f"not a follow-up tick: {problems}") from error
