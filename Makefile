@@ -4,17 +4,23 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements-pip.lock requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 TOOLS       := .venv-tools
-TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
+TOOLS_STAMP := $(TOOLS)/.installed-$(shell cat requirements-pip.lock requirements-tools.lock | cksum | cut -d' ' -f1)
+
+# The pip that venv brings may be old: pip 23.2 refuses a hash-pinned lock in which a package
+# asks for another's extra (google-cloud-bigquery wants google-auth[pyopenssl]), so each venv
+# first gets the pip pinned here.
+PIP_PIN := --quiet --disable-pip-version-check --require-hashes -r requirements-pip.lock
 
 .PHONY: install tools browser demo demo-billing up down test test-fast lint eval bench bench-followups lock bundles clean
 
-$(STAMP): requirements-dev.lock pyproject.toml
+$(STAMP): requirements-pip.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install $(PIP_PIN)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*
@@ -23,8 +29,9 @@ $(STAMP): requirements-dev.lock pyproject.toml
 install: $(STAMP)
 
 # checkov lives apart: its bundled HCL parser installs the same module name as python-hcl2.
-$(TOOLS_STAMP): requirements-tools.lock
+$(TOOLS_STAMP): requirements-pip.lock requirements-tools.lock
 	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install $(PIP_PIN)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.lock
 	rm -f $(TOOLS)/.installed-*
 	touch $(TOOLS_STAMP)
@@ -79,6 +86,7 @@ lock:                    ## re-pin dependencies (needs network to the package in
 	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
 	echo "checkov==3.3.30" | $(VENV)/bin/uv pip compile - --python-version 3.11 --generate-hashes -o requirements-tools.lock
+	echo "pip==26.3" | $(VENV)/bin/uv pip compile - --python-version 3.11 --generate-hashes -o requirements-pip.lock
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache
