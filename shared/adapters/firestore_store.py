@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -49,6 +51,10 @@ def ticket_id_for(first_message_id: str) -> str:
     return "T-" + hashlib.sha256(first_message_id.encode()).hexdigest()[:16]
 
 
+# The first wait between two aborted attempts; it doubles each time, with full jitter.
+_RETRY_BASE_SECONDS = 0.05
+
+
 def run_transaction(db: firestore.Client, work: Callable[[Any], T], *, attempts: int = 5) -> T:
     """Run `work` in a transaction, retrying contention that surfaces on reads too.
 
@@ -56,7 +62,11 @@ def run_transaction(db: firestore.Client, work: Callable[[Any], T], *, attempts:
     delivers the message again.
     """
     last: Exception | None = None
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:
+            # A fresh transaction loses its place in the queue for the document's lock; without
+            # a random wait, writers aborted together come back together and abort again.
+            time.sleep(random.uniform(0, _RETRY_BASE_SECONDS * 2**attempt))  # noqa: S311
         try:
             return firestore.transactional(work)(db.transaction())  # type: ignore[no-any-return]
         except gexc.Aborted as error:
@@ -220,15 +230,8 @@ class FirestoreStore:
         ref = self._db.collection("leases").document(conversation_id)
 
         def work(txn: Any) -> bool:
-            snap = ref.get(transaction=txn)
-            if snap.exists:
-                data = snapshot_data(snap)
-                if (
-                    data.get("owner") != owner
-                    and data.get("expires_at")
-                    and (data["expires_at"] > now)
-                ):
-                    return False
+            if _held_by_another(snapshot_data(ref.get(transaction=txn)), owner, now):
+                return False
             txn.set(
                 ref,
                 {
@@ -240,10 +243,14 @@ class FirestoreStore:
             return True
 
         try:
-            return self._run(work, attempts=2)
+            return self._run(work, attempts=3)
         except ContentionError:
-            # Someone else is writing this lease right now: they have it.
-            return False
+            # Usually another turn took it meanwhile. If nobody did, every contender may have
+            # aborted: raise, so that Pub/Sub delivers this turn again rather than leaving the
+            # conversation's messages waiting for the next tick's sweep.
+            if _held_by_another(snapshot_data(ref.get()), owner, now):
+                return False
+            raise
 
     def release_lease(self, conversation_id: str, owner: str) -> None:
         """Let go of the lease if it is still ours."""
@@ -475,6 +482,11 @@ class FirestoreStore:
                 "recorded_at": firestore.SERVER_TIMESTAMP,
             }
         )
+
+
+def _held_by_another(lease: Mapping[str, Any], owner: str, now: datetime) -> bool:
+    expires_at = lease.get("expires_at")
+    return lease.get("owner") not in (None, owner) and expires_at is not None and expires_at > now
 
 
 class ContentionError(RuntimeError):
