@@ -46,6 +46,7 @@ def trail_policy(settings: Settings) -> TrailPolicy:
         cadence=parse_cadence(settings.followup_cadence),
         templates=tuple(settings.followup_templates) or TrailPolicy().templates,
         language=settings.followup_template_language,
+        receipt_template=settings.followup_receipt_template.strip(),
         max_attempts=settings.followup_max_attempts,
         window=window,
         time_zone=settings.followup_time_zone,

@@ -467,6 +467,7 @@ def billing_api_service() -> BillingApi:
         debts=FirestoreDebts(_firestore()),
         clock=SystemClock(),
         policy=trail_policy(get_settings()),
+        templates=template_store(),
     )
 
 

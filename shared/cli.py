@@ -160,11 +160,10 @@ def debts_show(invoice_id: str) -> int:
 
 def debts_pay(invoice_id: str, amount: str | None, cancel: bool) -> int:
     """Record a payment (or a cancellation) as the billing system's event would."""
-    from datetime import UTC, datetime
 
     from pydantic import ValidationError
 
-    from shared.bootstrap import debt_store
+    from shared.bootstrap import billing_api_service
     from shared.domain.billing import PaymentEvent, validation_problems
 
     try:
@@ -178,7 +177,7 @@ def debts_pay(invoice_id: str, amount: str | None, cancel: bool) -> int:
     except ValidationError as error:
         print(f"atende debts: {validation_problems(error)}", file=sys.stderr)
         return 2
-    outcome = debt_store().record_payment(event, now=datetime.now(tz=UTC))
+    outcome = billing_api_service().record_payment(event)
     if outcome == "unknown":
         print(f"atende debts: no debt with invoice_id {invoice_id}", file=sys.stderr)
         return 1

@@ -2,7 +2,8 @@
 
 Imports the sample debts (fresh invoice ids and numbers each run, so runs do not collide),
 waits for the first notices, has one debtor ask for the PIX code, one promise to pay, one opt
-out, pays the fourth through the billing API, waits for the next reminder round, and prints
+out, pays the fourth through the billing API (he is thanked), waits for the next reminder
+round, and prints
 the billing dashboard. Everything goes through the real pipeline: the WhatsApp simulator,
 the webhook, the agent graph, the follow-up ticks and Firestore.
 """
@@ -129,10 +130,13 @@ def run_billing_demo(path: Path, *, sim_url: str, api_url: str) -> int:
     ok &= len(answer) >= 2
     _say(f"   <- {answer[-1]['text'] if len(answer) >= 2 else 'no answer'}")
 
-    _say("6. The billing system reports Diego's payment (POST /payments)")
+    _say("6. The billing system reports Diego's payment (POST /payments); the tick thanks him")
     paid = demo.http.post(f"{api_url}/payments", json={"invoice_id": diego.invoice_id})
     _say(f"   {paid.status_code} {paid.json()}")
     ok &= paid.status_code == 200
+    thanked = demo.wait_for(diego.phone, 2, 45)
+    ok &= len(thanked) >= 2
+    _say(f"   -> Diego: {_show(thanked[-1]) if len(thanked) >= 2 else 'no thanks'}")
 
     _say("7. The next reminder round (D+2): only Ana, who neither paid, promised nor opted out")
     time.sleep(2)

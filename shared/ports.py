@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from shared.domain.billing import Debt, DebtorAction, DebtRecord, ImportCounts, PaymentEvent
@@ -29,7 +30,7 @@ from shared.domain.models import (
     Turn,
 )
 from shared.domain.prompts import PromptVersion
-from shared.domain.trail import TrailDecision, TrailPolicy, TrailSnapshot
+from shared.domain.trail import Receipt, TrailDecision, TrailPolicy, TrailSnapshot
 from shared.domain.whatsapp_templates import WhatsAppTemplate
 
 __all__ = [
@@ -390,13 +391,24 @@ class DebtStore(Protocol):
         decide: Callable[[TrailSnapshot], TrailDecision],
     ) -> TrailDecision: ...
 
-    # Notices queued by advance_trail but not yet confirmed on topic outbound.
-    def unpublished_notices(self, *, limit: int) -> list[tuple[str, OutboundMessage]]: ...
+    # Messages queued by advance_trail or record_payment, due by `now` (a payment's thanks
+    # waits for quiet hours to end), and not yet confirmed on topic outbound.
+    def unpublished_notices(
+        self, *, now: datetime, limit: int
+    ) -> list[tuple[str, OutboundMessage]]: ...
 
     def mark_notice_published(self, invoice_id: str, idempotency_key: str) -> None: ...
 
     # "recorded", "already" (the same event came before) or "unknown" (no such invoice).
-    def record_payment(self, event: PaymentEvent, *, now: datetime) -> str: ...
+    # With `receipt`, a paid debt's thanks, if `receipt` gives one, is queued in its outbox
+    # in the same transaction.
+    def record_payment(
+        self,
+        event: PaymentEvent,
+        *,
+        now: datetime,
+        receipt: Callable[[TrailSnapshot, Decimal], Receipt | str] | None = None,
+    ) -> str: ...
 
     # What the debtor agreed to in a conversation; returns the debts it changed.
     def apply_action(

@@ -124,6 +124,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["cobranca_aviso", "cobranca_lembrete"]
     )
     followup_template_language: str = "pt_BR"
+    # Thanks sent when a payment is reported (first name, invoice, amount paid); blank: none.
+    followup_receipt_template: str = "cobranca_pagamento"
     followup_max_attempts: int = Field(default=6, ge=1)
     # Quiet hours: messages go out only inside this window, on these days, in the debtor's
     # zone (or this one), never on the region's public holidays nor on the extra dates.

@@ -96,6 +96,7 @@ locals {
         FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
         FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
         FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_RECEIPT_TEMPLATE  = var.followup_receipt_template
         FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
         FOLLOWUP_TIME_ZONE         = var.followup_time_zone
         FOLLOWUP_SEND_WINDOW       = var.followup_send_window
@@ -229,10 +230,11 @@ locals {
         EMBEDDING_BACKEND = var.embedding_backend
         VERTEX_LOCATION   = var.vertex_location
         # The reminder trail (shared.billing_policy.trail_policy). billing_api and agent_turn
-        # read the same nine; test_terraform_crosscheck.py keeps the three in step.
+        # read the same ten; test_terraform_crosscheck.py keeps the three in step.
         FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
         FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
         FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_RECEIPT_TEMPLATE  = var.followup_receipt_template
         FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
         FOLLOWUP_TIME_ZONE         = var.followup_time_zone
         FOLLOWUP_SEND_WINDOW       = var.followup_send_window
@@ -258,6 +260,7 @@ locals {
         FOLLOWUP_CADENCE           = join(",", var.followup_cadence)
         FOLLOWUP_TEMPLATES         = join(",", var.followup_templates)
         FOLLOWUP_TEMPLATE_LANGUAGE = var.followup_template_language
+        FOLLOWUP_RECEIPT_TEMPLATE  = var.followup_receipt_template
         FOLLOWUP_MAX_ATTEMPTS      = tostring(var.followup_max_attempts)
         FOLLOWUP_TIME_ZONE         = var.followup_time_zone
         FOLLOWUP_SEND_WINDOW       = var.followup_send_window

@@ -542,6 +542,17 @@ variable "followup_cadence" {
   }
 }
 
+variable "followup_receipt_template" {
+  description = "FOLLOWUP_RECEIPT_TEMPLATE: approved WhatsApp template that thanks a debtor for a payment (first name, invoice, amount paid); empty sends no thanks."
+  type        = string
+  default     = "cobranca_pagamento"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]*$", var.followup_receipt_template))
+    error_message = "followup_receipt_template must be a template name (lowercase letters, digits, underscores) or empty."
+  }
+}
+
 variable "followup_templates" {
   description = "FOLLOWUP_TEMPLATES: approved WhatsApp template per trail step, in order; the last one serves every later step."
   type        = list(string)

@@ -40,6 +40,7 @@ from shared.domain.models import (
     conversation_id_for,
 )
 from shared.domain.trail import (
+    Receipt,
     TrailDecision,
     TrailPolicy,
     TrailSnapshot,
@@ -195,18 +196,9 @@ class FirestoreDebts:
             ticket_ref = self._db.collection("tickets").document(
                 ticket_id or trail_ticket_id(invoice_id)
             )
-            contact_ref = self._db.collection("contacts").document(debt.phone)
             conv = snapshot_data(conv_ref.get(transaction=txn))
             ticket = snapshot_data(ticket_ref.get(transaction=txn))
-            contact = snapshot_data(contact_ref.get(transaction=txn))
-            last_key = doc.get("last_notice_key")
-            last_send = (
-                snapshot_data(
-                    self._db.collection("outbound_messages").document(last_key).get(transaction=txn)
-                )
-                if last_key
-                else {}
-            )
+            contact, last_send = self._debtor_reads(txn, doc, debt.phone)
             # Transactions read before they write: the conversation's open ticket too.
             open_id = conv.get("open_ticket_id")
             open_status = (
@@ -216,29 +208,13 @@ class FirestoreDebts:
                 if open_id and open_id != ticket_ref.id
                 else ticket.get("status")
             )
-            promised = doc.get("promised_for")
-            snapshot = TrailSnapshot(
-                debt=debt,
-                status=TrailStatus(doc.get("trail_status", "active")),
-                started_at=doc["started_at"],
-                next_step=int(doc.get("next_step", 0)),
-                next_due_at=doc.get("next_due_at"),
-                attempts=int(doc.get("attempts", 0)),
-                promised_for=date.fromisoformat(promised) if promised else None,
+            snapshot = _snapshot(
+                doc,
                 phone_number_id=phone_number_id,
-                ticket_id=ticket_id,
-                ticket_with_human=bool(
-                    ticket_id
-                    and (
-                        ticket.get("status") in WITH_ANALYST
-                        or ticket.get("handoff")
-                        or ticket.get("intervened")
-                    )
-                ),
-                holder=conv.get("holder"),
-                opted_out=bool(contact.get("billing_opt_out")),
-                last_customer_message_at=conv.get("last_customer_message_at"),
-                undeliverable=undeliverable_reason(last_send),
+                conversation=conv,
+                ticket=ticket,
+                contact=contact,
+                last_send=last_send,
             )
             decision = decide(snapshot)
             if decision.action == "skip":
@@ -338,12 +314,35 @@ class FirestoreDebts:
 
         return run_transaction(self._db, work)
 
-    def unpublished_notices(self, *, limit: int) -> list[tuple[str, OutboundMessage]]:
-        """Notices written to an outbox whose publish is not confirmed yet."""
+    def _debtor_reads(
+        self, txn: Any, doc: dict[str, Any], phone: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The debtor's contact (opt-out) and outbound's record of the trail's last notice."""
+        contact = snapshot_data(
+            self._db.collection("contacts").document(phone).get(transaction=txn)
+        )
+        last_key = doc.get("last_notice_key")
+        last_send = (
+            snapshot_data(
+                self._db.collection("outbound_messages").document(last_key).get(transaction=txn)
+            )
+            if last_key
+            else {}
+        )
+        return contact, last_send
+
+    def unpublished_notices(
+        self, *, now: datetime, limit: int
+    ) -> list[tuple[str, OutboundMessage]]:
+        """Messages written to an outbox, due by `now`, whose publish is not confirmed yet."""
         query = self._debts.where(filter=FieldFilter("outbox_pending", "==", True)).limit(limit)
         notices: list[tuple[str, OutboundMessage]] = []
         for snap in query.stream():
-            for raw in (snapshot_data(snap).get("outbox") or {}).values():
+            doc = snapshot_data(snap)
+            not_before = doc.get("outbox_not_before") or {}
+            for key, raw in (doc.get("outbox") or {}).items():
+                if key in not_before and not_before[key] > now:
+                    continue
                 notices.append((snap.id, OutboundMessage.model_validate(raw)))
         return notices
 
@@ -352,16 +351,32 @@ class FirestoreDebts:
         ref = self._debts.document(invoice_id)
 
         def work(txn: Any) -> None:
-            outbox = dict(snapshot_data(ref.get(transaction=txn)).get("outbox") or {})
+            doc = snapshot_data(ref.get(transaction=txn))
+            outbox = dict(doc.get("outbox") or {})
+            not_before = dict(doc.get("outbox_not_before") or {})
             outbox.pop(_field_key(idempotency_key), None)
-            txn.update(ref, {"outbox": outbox, "outbox_pending": bool(outbox)})
+            not_before.pop(_field_key(idempotency_key), None)
+            txn.update(
+                ref,
+                {"outbox": outbox, "outbox_not_before": not_before, "outbox_pending": bool(outbox)},
+            )
 
         run_transaction(self._db, work)
 
     # ---------------------------------------------------------------- payments
 
-    def record_payment(self, event: PaymentEvent, *, now: datetime) -> str:
-        """Stop the trail; mark its ticket paid (and finished, unless a human holds it)."""
+    def record_payment(
+        self,
+        event: PaymentEvent,
+        *,
+        now: datetime,
+        receipt: Callable[[TrailSnapshot, Decimal], Receipt | str] | None = None,
+    ) -> str:
+        """Stop the trail; mark its ticket paid (and finished, unless a human holds it).
+
+        With `receipt`, a paid debt's thanks is queued in its outbox in the same transaction,
+        for the tick to publish once quiet hours allow.
+        """
         ref = self._debts.document(event.invoice_id)
 
         def work(txn: Any) -> str:
@@ -377,6 +392,18 @@ class FirestoreDebts:
             amount = event.amount_paid if event.amount_paid is not None else None
             if paid and amount is None:
                 amount = Decimal(str(doc["amount"]))
+            thanks: Receipt | str = "not paid"
+            if paid and amount is not None and receipt is not None:
+                thanks = self._receipt(txn, doc, ticket, amount, receipt)
+            # A notice claimed but not yet published must not go out after payment; the
+            # thanks, if any, replaces it.
+            outbox: dict[str, Any] = {}
+            not_before: dict[str, Any] = {}
+            if isinstance(thanks, Receipt):
+                key = _field_key(thanks.message.idempotency_key)
+                message = thanks.message.model_copy(update={"ticket_id": ticket_id})
+                outbox[key] = message.model_dump(mode="json")
+                not_before[key] = thanks.not_before
             txn.update(
                 ref,
                 {
@@ -386,14 +413,21 @@ class FirestoreDebts:
                     "next_due_at": None,
                     "amount_paid": float(amount) if amount is not None else None,
                     "paid_at": event.paid_at or now,
-                    # A notice claimed but not yet published must not go out after payment.
-                    "outbox": {},
-                    "outbox_pending": False,
+                    "outbox": outbox,
+                    "outbox_not_before": not_before,
+                    "outbox_pending": bool(outbox),
+                    "receipt": (
+                        {"queued_for": thanks.not_before, "kind": thanks.message.kind}
+                        if isinstance(thanks, Receipt)
+                        else {"not_sent": thanks}
+                    ),
                     "updated_at": now,
                 },
             )
             if ticket_ref is not None and ticket:
                 update: dict[str, Any] = {"updated_at": now}
+                if isinstance(thanks, Receipt):
+                    update["ai_messages"] = firestore.Increment(1)
                 if paid:
                     update["paid"] = True
                     update["amount_recovered"] = float(amount or 0)
@@ -402,9 +436,39 @@ class FirestoreDebts:
                     update["status"] = TicketStatus.FINISHED.value
                     update["finished_by"] = "payment" if paid else "cancelled"
                 txn.update(ticket_ref, update)
+            if isinstance(thanks, str) and paid:
+                logger.info("payment of %s: no thanks sent (%s)", event.invoice_id, thanks)
             return "recorded"
 
         return run_transaction(self._db, work)
+
+    def _receipt(
+        self,
+        txn: Any,
+        doc: dict[str, Any],
+        ticket: dict[str, Any],
+        amount: Decimal,
+        receipt: Callable[[TrailSnapshot, Decimal], Receipt | str],
+    ) -> Receipt | str:
+        """Read what the thanks depends on (reads come before the payment's writes)."""
+        conversation_id = doc.get("conversation_id")
+        if not conversation_id:
+            return "the trail never wrote to this debtor"
+        conv = snapshot_data(
+            self._db.collection("conversations").document(conversation_id).get(transaction=txn)
+        )
+        contact, last_send = self._debtor_reads(txn, doc, str(doc["phone"]))
+        if not conv.get("phone_number_id"):
+            return "the trail's conversation is gone"
+        snapshot = _snapshot(
+            doc,
+            phone_number_id=str(conv["phone_number_id"]),
+            conversation=conv,
+            ticket=ticket,
+            contact=contact,
+            last_send=last_send,
+        )
+        return receipt(snapshot, amount)
 
     # ----------------------------------------------------------------- actions
 
@@ -467,6 +531,43 @@ class FirestoreDebts:
             return True
 
         return work
+
+
+def _snapshot(
+    doc: dict[str, Any],
+    *,
+    phone_number_id: str,
+    conversation: dict[str, Any],
+    ticket: dict[str, Any],
+    contact: dict[str, Any],
+    last_send: dict[str, Any],
+) -> TrailSnapshot:
+    """What the trail's decisions see of a debt document and the documents around it."""
+    promised = doc.get("promised_for")
+    ticket_id = doc.get("ticket_id")
+    return TrailSnapshot(
+        debt=_debt_of(doc),
+        status=TrailStatus(doc.get("trail_status", "active")),
+        started_at=doc["started_at"],
+        next_step=int(doc.get("next_step", 0)),
+        next_due_at=doc.get("next_due_at"),
+        attempts=int(doc.get("attempts", 0)),
+        promised_for=date.fromisoformat(promised) if promised else None,
+        phone_number_id=phone_number_id,
+        ticket_id=ticket_id,
+        ticket_with_human=bool(
+            ticket_id
+            and (
+                ticket.get("status") in WITH_ANALYST
+                or ticket.get("handoff")
+                or ticket.get("intervened")
+            )
+        ),
+        holder=conversation.get("holder"),
+        opted_out=bool(contact.get("billing_opt_out")),
+        last_customer_message_at=conversation.get("last_customer_message_at"),
+        undeliverable=undeliverable_reason(last_send),
+    )
 
 
 def _field_key(idempotency_key: str) -> str:

@@ -9,7 +9,8 @@ in the debtor's time zone, or the moment the debt was imported when that is late
 imported already overdue starts its trail at once instead of finding every step in the past).
 A promise to pay pushes the next step to the morning after the promised date. When ticks were
 missed and several steps are overdue, only the latest is sent: the debtor gets one message,
-not a burst.
+not a burst. When the billing system reports a payment, `payment_receipt` thanks a debtor the
+trail has written to, inside quiet hours too.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +33,7 @@ from shared.domain.whatsapp_templates import TemplateError, TemplateStatus, What
 
 __all__ = [
     "CUSTOMER_SERVICE_WINDOW",
+    "Receipt",
     "SendWindow",
     "TrailDecision",
     "TrailPolicy",
@@ -38,6 +41,7 @@ __all__ = [
     "decide",
     "parse_cadence",
     "parse_days",
+    "payment_receipt",
     "template_parameters",
     "undeliverable_reason",
 ]
@@ -156,6 +160,8 @@ class TrailPolicy:
     max_attempts: int = 6
     window: SendWindow = field(default_factory=SendWindow)
     time_zone: str = "America/Sao_Paulo"
+    # Thanks for a payment (first name, invoice, amount paid); "" sends none.
+    receipt_template: str = "cobranca_pagamento"
 
     def template_for(self, step: int) -> str:
         """The template name of a step."""
@@ -361,20 +367,85 @@ def _message(
     templates: Callable[[str, str], WhatsAppTemplate | None],
 ) -> OutboundMessage | str:
     """The step's notice: free text inside the 24-hour window, the template outside it."""
-    name = policy.template_for(step)
+    return _text_or_template(
+        snapshot,
+        key=f"trail:{snapshot.debt.invoice_id}:{snapshot.attempts + 1}",
+        name=policy.template_for(step),
+        values=template_parameters(snapshot.debt),
+        at=now,
+        policy=policy,
+        templates=templates,
+    )
+
+
+class Receipt(NamedTuple):
+    """A payment's thanks and the earliest moment it may go out (quiet hours)."""
+
+    message: OutboundMessage
+    not_before: datetime
+
+
+def payment_receipt(
+    snapshot: TrailSnapshot,
+    *,
+    amount: Decimal,
+    now: datetime,
+    policy: TrailPolicy,
+    templates: Callable[[str, str], WhatsAppTemplate | None],
+) -> Receipt | str:
+    """The thanks for a payment, or why none goes.
+
+    Only a debtor the trail has written to is thanked: one who never heard of the debt here
+    would not know what the message is about. A debtor who opted out or cannot be reached
+    gets nothing, and neither does a conversation an analyst holds (the AI stays quiet there).
+    """
+    if not policy.receipt_template:
+        return "receipts are turned off"
+    if snapshot.attempts == 0:
+        return "the trail never wrote to this debtor"
+    if snapshot.opted_out:
+        return "debtor opted out"
+    if snapshot.undeliverable:
+        return snapshot.undeliverable
+    if snapshot.holder == "human":
+        return "a human holds the conversation"
+    # Payments settle at night too (bank batches): the thanks waits for the morning.
+    not_before = policy.window.next_open(now, policy.zone_of(snapshot.debt))
+    message = _text_or_template(
+        snapshot,
+        key=f"trail:{snapshot.debt.invoice_id}:paid",
+        name=policy.receipt_template,
+        values=[*template_parameters(snapshot.debt)[:2], format_brl(amount)],
+        at=not_before,
+        policy=policy,
+        templates=templates,
+    )
+    return message if isinstance(message, str) else Receipt(message, not_before)
+
+
+def _text_or_template(
+    snapshot: TrailSnapshot,
+    *,
+    key: str,
+    name: str,
+    values: list[str],
+    at: datetime,
+    policy: TrailPolicy,
+    templates: Callable[[str, str], WhatsAppTemplate | None],
+) -> OutboundMessage | str:
+    """Free text if the 24-hour window is still open at `at`, else the approved template."""
     template = templates(name, policy.language)
     if template is None or template.status is not TemplateStatus.APPROVED:
         return f"template {name} ({policy.language}) is not registered as approved"
-    values = template_parameters(snapshot.debt)
     try:
         text = template.fill(values)
     except TemplateError as error:
         return f"template {name} does not fit the billing values: {error}"
     debt = snapshot.debt
     last = snapshot.last_customer_message_at
-    in_window = last is not None and now - last < CUSTOMER_SERVICE_WINDOW
+    in_window = last is not None and at - last < CUSTOMER_SERVICE_WINDOW
     message = OutboundMessage(
-        idempotency_key=f"trail:{debt.invoice_id}:{snapshot.attempts + 1}",
+        idempotency_key=key,
         conversation_id=conversation_id_for(snapshot.phone_number_id, debt.phone),
         phone_number_id=snapshot.phone_number_id,
         to=debt.phone,

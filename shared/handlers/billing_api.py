@@ -1,7 +1,8 @@
 """The billing system's API: debts in, payment events in, a debt's trail out.
 
 POST /debts      one debt, a list, or {"debts": [...]}; idempotent by invoice_id
-POST /payments   {"invoice_id", "status": "paid"|"cancelled", "amount_paid"?, "paid_at"?}
+POST /payments   {"invoice_id", "status": "paid"|"cancelled", "amount_paid"?, "paid_at"?};
+                 a paid debt's debtor is thanked (trail.payment_receipt) on the next tick
 GET  /debts/ID   the debt and where its trail is
 
 Every refusal is a 4xx with a JSON `error` saying what is wrong; nothing is written when any
@@ -18,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.domain.billing import Debt, PaymentEvent, validation_problems
+from shared.domain.trail import payment_receipt
 
 if TYPE_CHECKING:
-    from shared.domain.trail import TrailPolicy
-    from shared.ports import Clock, DebtStore
+    from decimal import Decimal
+
+    from shared.domain.trail import Receipt, TrailPolicy, TrailSnapshot
+    from shared.ports import Clock, DebtStore, TemplateStore
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEBTS_PER_REQUEST", "ApiReply", "BillingApi"]
 
@@ -54,6 +58,7 @@ class BillingApi:
     debts: DebtStore
     clock: Clock
     policy: TrailPolicy
+    templates: TemplateStore
 
     def handle(self, method: str, path: str, body: bytes) -> ApiReply:
         """Dispatch by method and path."""
@@ -130,11 +135,26 @@ class BillingApi:
             return refused.reply
         except ValidationError as error:
             return _error(400, f"not a payment event: {validation_problems(error)}")
-        outcome = self.debts.record_payment(event, now=self.clock.now())
+        outcome = self.record_payment(event)
         if outcome == "unknown":
             return _error(404, f"no debt with invoice_id {event.invoice_id}")
         logger.info("payment event for %s: %s (%s)", event.invoice_id, event.status, outcome)
         return ApiReply(200, {"invoice_id": event.invoice_id, "result": outcome})
+
+    def record_payment(self, event: PaymentEvent) -> str:
+        """Record the event; a paid debt's thanks is queued with it."""
+        now = self.clock.now()
+
+        def receipt(snapshot: TrailSnapshot, amount: Decimal) -> Receipt | str:
+            return payment_receipt(
+                snapshot,
+                amount=amount,
+                now=now,
+                policy=self.policy,
+                templates=self.templates.template,
+            )
+
+        return self.debts.record_payment(event, now=now, receipt=receipt)
 
     def _show(self, invoice_id: str) -> ApiReply:
         record = self.debts.debt(invoice_id)

@@ -129,7 +129,7 @@ class FollowUpService:
 
     def _republish(self, report: TickReport) -> None:
         for invoice_id, notice in self.debts.unpublished_notices(
-            limit=self.settings.followup_batch
+            now=self.clock.now(), limit=self.settings.followup_batch
         ):
             self._publish(invoice_id, notice)
             report.republished += 1

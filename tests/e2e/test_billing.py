@@ -104,6 +104,9 @@ def test_a_trail_from_import_to_payment_opt_out_and_promise(pipeline: Pipeline, 
     assert paid.json() == {"invoice_id": diego["invoice_id"], "result": "recorded"}
     ticket = _ticket(pipeline, diego["invoice_id"])
     assert (ticket["paid"], ticket["amount_recovered"], ticket["status"]) == (True, 1250.0, "F")
+    # Diego never wrote: his thanks is the approved template, on the next tick.
+    thanked = wait_for(lambda: pipeline.sent_to(diego["phone"])[1:], timeout=30, what="thanks")
+    assert thanked[0]["template"] == "cobranca_pagamento"
 
     # The next round reaches Ana only: 10 s after the first notice, ticked every 2 s.
     reminded = wait_for(
@@ -113,7 +116,7 @@ def test_a_trail_from_import_to_payment_opt_out_and_promise(pipeline: Pipeline, 
     pipeline.quiet_after(4)
     assert len(pipeline.sent_to(carla["phone"])) == 2  # the notice and the confirmation
     assert len(pipeline.sent_to(bruno["phone"])) == 2
-    assert len(pipeline.sent_to(diego["phone"])) == 1
+    assert len(pipeline.sent_to(diego["phone"])) == 2  # the notice and the thanks
     assert _debt(pipeline, api, ana["invoice_id"])["attempts"] >= 2
 
 

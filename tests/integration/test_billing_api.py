@@ -10,6 +10,7 @@ import pytest
 from google.cloud import firestore
 
 from shared.adapters.firestore_debts import FirestoreDebts
+from shared.adapters.firestore_templates_feedback import FirestoreTemplateStore
 from shared.billing_policy import trail_policy
 from shared.clock import ManualClock
 from shared.handlers.billing_api import MAX_DEBTS_PER_REQUEST, BillingApi
@@ -33,7 +34,12 @@ def _debt(invoice_id: str = "FAT-9", **changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def api(db: firestore.Client) -> BillingApi:
     clock = ManualClock(datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
-    return BillingApi(debts=FirestoreDebts(db), clock=clock, policy=trail_policy(Settings()))
+    return BillingApi(
+        debts=FirestoreDebts(db),
+        clock=clock,
+        policy=trail_policy(Settings()),
+        templates=FirestoreTemplateStore(db),
+    )
 
 
 def _post(api: BillingApi, path: str, body: object) -> tuple[int, dict[str, Any]]:

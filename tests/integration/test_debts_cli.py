@@ -61,7 +61,7 @@ def test_templates_import_registers_the_samples(
     cli: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["templates", "import", str(SAMPLES / "whatsapp_templates.jsonl")]) == 0
-    assert "registered 2 template(s)" in capsys.readouterr().out
+    assert "registered 3 template(s)" in capsys.readouterr().out
     store = bootstrap.template_store()
     template = store.template("cobranca_lembrete", "pt_BR")
     assert template is not None and template.status.value == "approved"

@@ -35,6 +35,7 @@ from shared.domain.models import (
 from shared.domain.trail import decide
 from shared.domain.whatsapp_templates import read_templates
 from shared.handlers.agent_turn import AgentTurnService
+from shared.handlers.billing_api import BillingApi
 from shared.handlers.followups import FollowUpService
 from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
 from shared.settings import Settings
@@ -94,6 +95,10 @@ class Rig:
         templates = FirestoreTemplateStore(db)
         for template in read_templates(TEMPLATES):
             templates.save_template(template, create=False)
+        # The billing system's payment events, as the billing API records them.
+        self.payments = BillingApi(
+            debts=self.debts, clock=self.clock, policy=self.policy, templates=templates
+        )
         self.service = FollowUpService(
             debts=self.debts,
             maintenance=FirestoreMaintenance(db),
@@ -332,6 +337,62 @@ def test_a_payment_event_stops_the_trail_and_fills_the_dashboard_fields(
     record = rig.debts.debt("FAT-1")
     assert record is not None and record.trail_status is TrailStatus.PAID
     assert record.amount_paid == Decimal("150.00")
+
+
+def test_a_paid_debtor_is_thanked_once_by_the_next_tick(rig: Rig, topics: dict[str, str]) -> None:
+    rig.load(_debt())
+    rig.tick()
+    event = PaymentEvent.model_validate({"invoice_id": "FAT-1", "amount_paid": "150.00"})
+    assert rig.payments.record_payment(event) == "recorded"
+    assert rig.payments.record_payment(event) == "already"
+    assert rig.ticket()["ai_messages"] == 2
+    for minutes in (5, 10):
+        rig.at(sp(11, 23, 10, minutes))
+        rig.tick()
+    sent = _sent(topics)
+    assert [s["idempotency_key"] for s in sent] == ["trail:FAT-1:1", "trail:FAT-1:paid"]
+    thanks = sent[1]
+    # She never wrote: outside the 24-hour window the thanks is the approved template.
+    assert thanks["kind"] == "template" and thanks["template_name"] == "cobranca_pagamento"
+    assert thanks["template_parameters"] == ["Ana", "FAT-1", "R$ 150,00"]
+    assert thanks["ticket_id"] == trail_ticket_id("FAT-1")
+    assert rig.debt_doc()["outbox_pending"] is False
+
+
+def test_a_payment_reported_at_night_is_thanked_in_the_morning(
+    rig: Rig, topics: dict[str, str]
+) -> None:
+    rig.load(_debt())
+    rig.tick()
+    rig.at(sp(11, 23, 22, 30))
+    event = PaymentEvent.model_validate({"invoice_id": "FAT-1"})
+    assert rig.payments.record_payment(event) == "recorded"
+    for instant in (sp(11, 23, 22, 35), sp(11, 24, 7, 55)):
+        rig.at(instant)
+        rig.tick()
+    assert [s["idempotency_key"] for s in _sent(topics)] == ["trail:FAT-1:1"]
+    rig.at(sp(11, 24, 8, 0))
+    rig.tick()
+    assert [s["idempotency_key"] for s in _sent(topics)] == ["trail:FAT-1:paid"]
+
+
+def test_no_thanks_for_a_debt_paid_before_its_first_notice_or_after_an_opt_out(
+    rig: Rig, topics: dict[str, str]
+) -> None:
+    other = "5511988880109"
+    rig.load(_debt(), _debt("FAT-2", phone=other))
+    # Paid before any tick sent its first notice.
+    assert rig.payments.record_payment(PaymentEvent(invoice_id="FAT-1")) == "recorded"
+    rig.tick()
+    rig.debts.apply_action(
+        other, DebtorAction(kind="opt_out"), now=rig.clock.now(), policy=rig.policy
+    )
+    assert rig.payments.record_payment(PaymentEvent(invoice_id="FAT-2")) == "recorded"
+    rig.at(sp(11, 23, 10, 5))
+    rig.tick()
+    assert [s["idempotency_key"] for s in _sent(topics)] == ["trail:FAT-2:1"]
+    assert rig.debt_doc()["receipt"] == {"not_sent": "the trail never wrote to this debtor"}
+    assert rig.debt_doc("FAT-2")["receipt"] == {"not_sent": "debtor opted out"}
 
 
 def test_a_human_takeover_stops_the_trail(rig: Rig, topics: dict[str, str]) -> None:

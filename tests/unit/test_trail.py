@@ -12,12 +12,14 @@ import pytest
 from shared.billing_policy import trail_policy
 from shared.domain.billing import Debt, TrailStatus
 from shared.domain.trail import (
+    Receipt,
     SendWindow,
     TrailPolicy,
     TrailSnapshot,
     decide,
     parse_cadence,
     parse_days,
+    payment_receipt,
     template_parameters,
     undeliverable_reason,
 )
@@ -47,6 +49,13 @@ def _template(name: str, status: TemplateStatus = TemplateStatus.APPROVED) -> Wh
 TEMPLATES = {
     ("cobranca_aviso", "pt_BR"): _template("cobranca_aviso"),
     ("cobranca_lembrete", "pt_BR"): _template("cobranca_lembrete"),
+    ("cobranca_pagamento", "pt_BR"): WhatsAppTemplate(
+        name="cobranca_pagamento",
+        category=TemplateCategory.UTILITY,
+        body="{{1}}, recebemos {{3}} da fatura {{2}}. Obrigada!",
+        parameters=["nome", "fatura", "valor"],
+        status=TemplateStatus.APPROVED,
+    ),
 }
 
 
@@ -295,11 +304,88 @@ def test_the_sample_templates_fit_the_billing_values(tmp_path: Path) -> None:
     samples = read_templates(
         Path(__file__).resolve().parents[2] / "samples/whatsapp_templates.jsonl"
     )
-    assert [t.name for t in samples] == list(POLICY.templates)
+    assert [t.name for t in samples] == [*POLICY.templates, POLICY.receipt_template]
     for template in samples:
         assert template.status is TemplateStatus.APPROVED
+    for template in samples[:-1]:
         assert "R$ 189,90" in template.fill(template_parameters(DEBT))
+    thanks = payment_receipt(
+        _snapshot(attempts=1),
+        amount=Decimal("150"),
+        now=sp(2026, 11, 24, 10),
+        policy=POLICY,
+        templates=lambda name, _language: samples[-1] if name == samples[-1].name else None,
+    )
+    assert isinstance(thanks, Receipt)
+    assert thanks.message.template_parameters == ["Ana", "FAT-1", "R$ 150,00"]
     broken = tmp_path / "t.jsonl"
     broken.write_text(samples[0].model_dump_json() + "\n\n" + '{"name": "Bad Name"}\n')
     with pytest.raises(ValueError, match=r"t\.jsonl:3: name: String should match"):
         read_templates(broken)
+
+
+def test_a_payment_is_thanked_as_text_in_the_window_and_as_the_template_outside() -> None:
+    now = sp(2026, 11, 24, 10)
+    wrote = _snapshot(attempts=1, last_customer_message_at=now - timedelta(hours=2))
+    thanks = payment_receipt(
+        wrote, amount=Decimal("150.00"), now=now, policy=POLICY, templates=_lookup
+    )
+    assert isinstance(thanks, Receipt)
+    assert thanks.not_before == now
+    assert thanks.message.kind == "text"
+    assert thanks.message.text == "Ana, recebemos R$ 150,00 da fatura FAT-1. Obrigada!"
+    assert thanks.message.idempotency_key == "trail:FAT-1:paid"
+    assert thanks.message.conversation_id == "100000000000002:5511988880101"
+    silent = payment_receipt(
+        _snapshot(attempts=2), amount=Decimal("189.90"), now=now, policy=POLICY, templates=_lookup
+    )
+    assert isinstance(silent, Receipt) and silent.message.kind == "template"
+    assert silent.message.template_name == "cobranca_pagamento"
+    assert silent.message.template_parameters == ["Ana", "FAT-1", "R$ 189,90"]
+
+
+def test_a_payment_reported_at_night_is_thanked_in_the_morning() -> None:
+    night = sp(2026, 11, 24, 23, 30)
+    # She wrote at 09:00: the window is still open at 08:00, so the morning's thanks is text.
+    snapshot = _snapshot(attempts=1, last_customer_message_at=sp(2026, 11, 24, 9))
+    thanks = payment_receipt(
+        snapshot, amount=Decimal("1"), now=night, policy=POLICY, templates=_lookup
+    )
+    assert isinstance(thanks, Receipt)
+    assert thanks.not_before == sp(2026, 11, 25, 8)
+    assert thanks.message.kind == "text"
+    # Wrote at 07:00: by 08:00 the next day the window has closed; the template goes.
+    early = snapshot.model_copy(update={"last_customer_message_at": sp(2026, 11, 24, 7)})
+    thanks = payment_receipt(
+        early, amount=Decimal("1"), now=night, policy=POLICY, templates=_lookup
+    )
+    assert isinstance(thanks, Receipt) and thanks.message.kind == "template"
+
+
+@pytest.mark.parametrize(
+    ("changes", "policy", "reason"),
+    [
+        ({"attempts": 0}, POLICY, "the trail never wrote to this debtor"),
+        ({"opted_out": True}, POLICY, "debtor opted out"),
+        ({"holder": "human"}, POLICY, "a human holds the conversation"),
+        (
+            {"undeliverable": "WhatsApp could not deliver to this number (131026)"},
+            POLICY,
+            "WhatsApp could not deliver to this number (131026)",
+        ),
+        ({}, TrailPolicy(receipt_template=""), "receipts are turned off"),
+        (
+            {},
+            TrailPolicy(receipt_template="cobranca_obrigado"),
+            "template cobranca_obrigado (pt_BR) is not registered as approved",
+        ),
+    ],
+)
+def test_no_thanks_where_it_would_not_be_welcome_or_cannot_go(
+    changes: dict[str, object], policy: TrailPolicy, reason: str
+) -> None:
+    snapshot = _snapshot(**({"attempts": 1} | changes))
+    thanks = payment_receipt(
+        snapshot, amount=Decimal("1"), now=sp(2026, 11, 24, 10), policy=policy, templates=_lookup
+    )
+    assert thanks == reason
