@@ -392,7 +392,7 @@ class FirestoreDebts:
             amount = event.amount_paid if event.amount_paid is not None else None
             if paid and amount is None:
                 amount = Decimal(str(doc["amount"]))
-            thanks: Receipt | str = "not paid"
+            thanks: Receipt | str = "no thanks asked for" if paid else "cancelled, not paid"
             if paid and amount is not None and receipt is not None:
                 thanks = self._receipt(txn, doc, ticket, amount, receipt)
             # A notice claimed but not yet published must not go out after payment; the
