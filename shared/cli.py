@@ -160,7 +160,6 @@ def debts_show(invoice_id: str) -> int:
 
 def debts_pay(invoice_id: str, amount: str | None, cancel: bool) -> int:
     """Record a payment (or a cancellation) as the billing system's event would."""
-
     from pydantic import ValidationError
 
     from shared.bootstrap import billing_api_service

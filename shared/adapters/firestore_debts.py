@@ -389,7 +389,7 @@ class FirestoreDebts:
             ticket_ref = self._db.collection("tickets").document(ticket_id) if ticket_id else None
             ticket = snapshot_data(ticket_ref.get(transaction=txn)) if ticket_ref else {}
             paid = event.status == "paid"
-            amount = event.amount_paid if event.amount_paid is not None else None
+            amount = event.amount_paid
             if paid and amount is None:
                 amount = Decimal(str(doc["amount"]))
             thanks: Receipt | str = "no thanks asked for" if paid else "cancelled, not paid"
