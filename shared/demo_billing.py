@@ -3,9 +3,8 @@
 Imports the sample debts (fresh invoice ids and numbers each run, so runs do not collide),
 waits for the first notices, has one debtor ask for the PIX code, one promise to pay, one opt
 out, pays the fourth through the billing API (he is thanked), waits for the next reminder
-round, and prints
-the billing dashboard. Everything goes through the real pipeline: the WhatsApp simulator,
-the webhook, the agent graph, the follow-up ticks and Firestore.
+round, and prints the billing dashboard. Everything goes through the real pipeline: the
+WhatsApp simulator, the webhook, the agent graph, the follow-up ticks and Firestore.
 """
 
 from __future__ import annotations

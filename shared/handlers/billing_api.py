@@ -11,6 +11,7 @@ debt of a request is invalid.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -144,14 +145,12 @@ class BillingApi:
     def record_payment(self, event: PaymentEvent) -> str:
         """Record the event; a paid debt's thanks is queued with it."""
         now = self.clock.now()
+        # The transaction may run several times: read the template once, not on every try.
+        template = functools.cache(self.templates.template)
 
         def receipt(snapshot: TrailSnapshot, amount: Decimal) -> Receipt | str:
             return payment_receipt(
-                snapshot,
-                amount=amount,
-                now=now,
-                policy=self.policy,
-                templates=self.templates.template,
+                snapshot, amount=amount, now=now, policy=self.policy, templates=template
             )
 
         return self.debts.record_payment(event, now=now, receipt=receipt)

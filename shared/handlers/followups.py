@@ -8,6 +8,7 @@ by the next one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -23,7 +24,6 @@ from shared.handlers.pubsub_event import PoisonMessage, PubSubMessage
 from shared.observability import pseudonym
 
 if TYPE_CHECKING:
-    from shared.domain.whatsapp_templates import WhatsAppTemplate
     from shared.ports import (
         Clock,
         DebtStore,
@@ -151,12 +151,8 @@ class FollowUpService:
             report.blocked = len(due)
             return
         assistant = self.settings.billing_assistant
-        cache: dict[tuple[str, str], WhatsAppTemplate | None] = {}
-
-        def template(name: str, language: str) -> WhatsAppTemplate | None:
-            if (name, language) not in cache:
-                cache[(name, language)] = self.templates.template(name, language)
-            return cache[(name, language)]
+        # One read per template for the whole batch.
+        template = functools.cache(self.templates.template)
 
         for invoice_id in due:
             decision = self.debts.advance_trail(
